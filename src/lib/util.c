@@ -210,6 +210,11 @@ static bool match(const char *p, size_t pl, const char *s, size_t sl, bool nc, i
             break;
         }
     }
+    if (sl == 0)
+        while (pl && *p == '*') {
+            p++;
+            pl--;
+        }
     return pl == 0 && sl == 0;
 }
 

@@ -203,6 +203,14 @@ static int open_segment(persist_t *p, uint64_t first)
 {
     char *path = NULL;
     int fd = wal_create_segment(p->dir, first, &path);
+    if (fd == -EEXIST) {
+        /* A segment starting here exists and holds no record (recovery
+         * read it): append to it. */
+        char name[4096];
+        snprintf(name, sizeof(name), "%s/wal-%020" PRIu64 ".log", p->dir, first);
+        fd = open(name, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) fd = -errno;
+    }
     if (fd < 0) {
         log_error("cannot create log segment in %s: %s", p->dir, cairn_strerror(fd));
         return fd;
