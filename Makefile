@@ -15,10 +15,14 @@
 
 CC      ?= cc
 PKGS    := libuv libxxhash
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+OPT     ?= -O2 -g
+SAN     ?=
+# CFLAGS/LDFLAGS stay free for the caller (make CFLAGS=-march=native).
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wno-unused-parameter -fno-strict-aliasing -pthread -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(OPT) $(SAN) $(XCFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 BUILD   ?= build
 
@@ -40,22 +44,22 @@ all: $(BUILD)/cairn
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcairn.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/cairn: $(MAIN_OBJ) $(NODE_OBJ) $(BUILD)/libcairn.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a $(NODE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(filter-out %/main.o,$(NODE_OBJ)) \
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(filter-out %/main.o,$(NODE_OBJ)) \
 	    $(BUILD)/libcairn.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/hiredis_client: tests/integration/hiredis_client.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $$(pkg-config --cflags --libs hiredis)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $$(pkg-config --cflags --libs hiredis)
 
 deps:
 	@scripts/deps.sh $(DEBS)
@@ -75,9 +79,9 @@ test: deps
 	$(MAKE) integration
 
 check-asan: deps
-	$(MAKE) BUILD=build-asan CC=clang \
-	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fsanitize=address,undefined" unit integration
+	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    unit integration
 
 bench: deps all
 	bench/node_vs_redis.sh

@@ -81,6 +81,12 @@ void reply_bulk_i64(cairn_buf *b, int64_t v)
     reply_bulk(b, tmp, i64_to_str(tmp, v));
 }
 
+void reply_bulk_u64(cairn_buf *b, uint64_t v)
+{
+    char tmp[24];
+    reply_bulk(b, tmp, u64_to_str(tmp, v));
+}
+
 void reply_null(cairn_buf *b, int proto)
 {
     if (proto == 3) buf_append(b, "_\r\n", 3);

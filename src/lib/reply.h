@@ -23,6 +23,7 @@ void reply_int(cairn_buf *b, int64_t v);                   /* :v */
 void reply_bulk(cairn_buf *b, const void *p, size_t n);    /* $n p */
 void reply_bulk_str(cairn_buf *b, const char *s);
 void reply_bulk_i64(cairn_buf *b, int64_t v);
+void reply_bulk_u64(cairn_buf *b, uint64_t v);
 void reply_null(cairn_buf *b, int proto);                  /* $-1 / _ */
 void reply_null_array(cairn_buf *b, int proto);            /* *-1 / _ */
 void reply_array(cairn_buf *b, size_t n);                  /* *n */

@@ -560,7 +560,7 @@ static resp_type type_of(char byte)
         RESP_TYPE_MAP(RESP_TYPE_CASE)
 #undef RESP_TYPE_CASE
     }
-    assert(!"scan_item let an unknown type through");
+    assert(0 && "scan_item let an unknown type through");
     return RESP_NIL;
 }
 

@@ -210,11 +210,8 @@ static bool match(const char *p, size_t pl, const char *s, size_t sl, bool nc, i
             break;
         }
     }
-    if (sl == 0)
-        while (pl && *p == '*') {
-            p++;
-            pl--;
-        }
+    /* As Redis: an empty string matches no pattern, not even "*" (callers
+     * short-cut a lone "*" before matching). */
     return pl == 0 && sl == 0;
 }
 

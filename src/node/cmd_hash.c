@@ -278,7 +278,7 @@ void cmd_hscan(client_t *c)
         } while (cursor && iters-- > 0 && x.n < (size_t)o.count);
     }
     reply_array(&c->out, 2);
-    reply_bulk_i64(&c->out, (int64_t)cursor);
+    reply_bulk_u64(&c->out, cursor);
     reply_array(&c->out, x.n * 2);
     buf_append(&c->out, items.data, items.len);
     buf_close(&items);

@@ -307,7 +307,7 @@ void cmd_scan(client_t *c)
     }
     cairn_free(s.items);
     reply_array(&c->out, 2);
-    reply_bulk_i64(&c->out, (int64_t)cursor);
+    reply_bulk_u64(&c->out, cursor);
     reply_array(&c->out, nk);
     buf_append(&c->out, keys.data, keys.len);
     buf_close(&keys);

@@ -365,7 +365,24 @@ void cmd_config(client_t *c)
         for (size_t i = 2; i < c->argc; i++) {
             char pat[256];
             snprintf(pat, sizeof(pat), "%.*s", (int)c->argv[i].len, c->argv[i].p);
-            cfg_match(node_config_table, pat, cfg_get_cb, &x);
+            if (!strpbrk(pat, "[*?")) {
+                /* An exact name is echoed as given (case, alias), as Redis
+                 * does; a glob reports canonical names. */
+                const cfg_def *d = cfg_lookup(node_config_table, pat);
+                bool dup = false;
+                for (size_t k = 0; d && k < x.nseen; k++) dup |= x.seen[k] == d;
+                if (d && !dup) {
+                    char val[4096];
+                    x.seen = cairn_realloc(x.seen, (x.nseen + 1) * sizeof(*x.seen));
+                    x.seen[x.nseen++] = d;
+                    cfg_get(node_config_table, &n->cfg, d, val, sizeof(val));
+                    reply_bulk_str(&b, pat);
+                    reply_bulk_str(&b, val);
+                    x.n++;
+                }
+            } else {
+                cfg_match(node_config_table, pat, cfg_get_cb, &x);
+            }
             for (size_t k = 0; k < sizeof(compat_settings) / sizeof(compat_settings[0]); k++) {
                 const char *nm = compat_settings[k].name;
                 if (glob_match(pat, strlen(pat), nm, strlen(nm), true)) {

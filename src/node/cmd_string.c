@@ -256,10 +256,10 @@ void cmd_msetnx(client_t *c) { mset_generic(c, true); }
  * (nor what one entry can hold). */
 static bool check_len(client_t *c, int64_t size, int64_t add)
 {
-    int64_t total = size + add;
+    int64_t total;
     int64_t max = c->node->cfg.proto_max_bulk_len;
     if (max > (int64_t)UINT32_MAX - 64) max = (int64_t)UINT32_MAX - 64;
-    if (total > max || total < size || total < add) {
+    if (__builtin_add_overflow(size, add, &total) || total > max) {
         reply_error(&c->out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         return false;
     }

@@ -12,7 +12,8 @@ bool scan_parse_cursor(client_t *c, size_t at, uint64_t *cursor)
 {
     const resp_arg *a = &c->argv[at];
     char buf[32];
-    if (a->len == 0 || a->len >= sizeof(buf) || isspace((unsigned char)a->p[0])) goto bad;
+    /* strtoul's rules, as Redis: "" is 0, "-1" wraps, "+5" is 5. */
+    if (a->len >= sizeof(buf) || (a->len && isspace((unsigned char)a->p[0]))) goto bad;
     memcpy(buf, a->p, a->len);
     buf[a->len] = '\0';
     char *end;

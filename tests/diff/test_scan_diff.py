@@ -119,6 +119,8 @@ SCAN_CASES = [
     ["MATCH", "a[^x]?"],
     ["MATCH", "star\\*key"],
     ["MATCH", "*"],
+    ["MATCH", "**"],
+    ["MATCH", ""],
     ["MATCH", "nomatch*"],
     ["MATCH", "user:00[0-4]?", "COUNT", "3"],
     ["TYPE", "string"],
@@ -224,11 +226,14 @@ def test_scan_exact(loaded, cmd):
                                f"    {loaded.cand_name}: {show(cand[1])}")
 
 
-@pytest.mark.parametrize("cursor", ["", "-1", "18446744073709551615", "123456"])
+@pytest.mark.parametrize("cursor", ["", "-1", "-0", "+5", "18446744073709551615", "123456",
+                                    " 1", "1 ", "0x10", "18446744073709551616",
+                                    "99999999999999999999"])
 def test_scan_odd_cursor(loaded, cursor):
-    """Redis parses the cursor with strtoul: "" and "-1" are valid cursors.
+    """Redis parses the cursor with strtoul: "", "-1", "+5" are valid cursors,
+    a leading space, trailing junk or overflow are "ERR invalid cursor".
     Which keys come back is implementation specific, so only the reply
-    shape (array vs error) is compared."""
+    shape (array vs error) is compared; errors are compared exactly."""
     bad = []
     for cmd in (["SCAN", cursor], ["HSCAN", BIG_HASH, cursor], ["HSCAN", SMALL_HASH, cursor]):
         ref, cand = loaded.both(*cmd)

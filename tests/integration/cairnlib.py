@@ -143,3 +143,163 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+# ---- raw RESP, for byte-exact checks and fast bulk loading -----------------
+
+class RespError(Exception):
+    """An error reply ('-' or '!'), returned (not raised) by Resp.read()."""
+
+
+def resp_encode(*args):
+    """One command as a RESP array of bulk strings."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Resp:
+    """A bare socket speaking RESP2/RESP3.  read() parses one reply: simple
+    strings and bulk strings -> bytes, errors -> RespError instance, integers
+    -> int, arrays/sets/pushes -> list, maps -> dict, nulls -> None, doubles
+    -> float, booleans -> bool, verbatim -> bytes without the "txt:" prefix.
+    `last_type` holds the type byte of the last top-level reply."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self.last_type = None
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def call(self, *args):
+        self.send(resp_encode(*args))
+        return self.read()
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("connection closed by the server")
+        self.buf += chunk
+
+    def readline(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def readexact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read(self):
+        line = self.readline()
+        self.last_type = line[:1]
+        return self._parse(line)
+
+    def _parse(self, line):
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest
+        if t == b"-":
+            return RespError(rest.decode(errors="replace"))
+        if t in (b":", b"("):
+            return int(rest)
+        if t in (b"$", b"=", b"!"):
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.readexact(n + 2)[:-2]
+            if t == b"=":
+                return data[4:]
+            if t == b"!":
+                return RespError(data.decode(errors="replace"))
+            return data
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self._parse(self.readline()) for _ in range(n)]
+        if t == b"%":
+            n = int(rest)
+            out = {}
+            for _ in range(n):
+                k = self._parse(self.readline())
+                out[k] = self._parse(self.readline())
+            return out
+        if t == b"_":
+            return None
+        if t == b",":
+            return float(rest)
+        if t == b"#":
+            return rest == b"t"
+        if t == b"|":  # attribute: skip it, return the reply it annotates
+            n = int(rest)
+            for _ in range(2 * n):
+                self._parse(self.readline())
+            return self.read()
+        raise ValueError(f"unexpected RESP line {line!r}")
+
+    def closed_within(self, timeout):
+        """True if the server closes the connection within `timeout` seconds
+        (any bytes it sends first are kept in self.buf)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            if not chunk:
+                return True
+            self.buf += chunk
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def bulk_load(port, n, prefix=b"key:", value=b"v", batch=1000, host="127.0.0.1"):
+    """SET prefix0..prefix<n-1> to `value` with pipelined MSETs on a raw
+    socket (far faster than building the commands through redis-py)."""
+    prefix = prefix if isinstance(prefix, bytes) else prefix.encode()
+    value = value if isinstance(value, bytes) else value.encode()
+    vpart = b"$%d\r\n%s\r\n" % (len(value), value)
+    conn = Resp(port, host=host, timeout=120)
+    try:
+        sent = 0
+        cmds = 0
+        chunks = []
+        while sent < n:
+            m = min(batch, n - sent)
+            parts = [b"*%d\r\n$4\r\nMSET\r\n" % (1 + 2 * m)]
+            for i in range(sent, sent + m):
+                k = prefix + str(i).encode()
+                parts.append(b"$%d\r\n%s\r\n" % (len(k), k))
+                parts.append(vpart)
+            chunks.append(b"".join(parts))
+            sent += m
+            cmds += 1
+            if len(chunks) == 50:
+                conn.send(b"".join(chunks))
+                chunks = []
+        if chunks:
+            conn.send(b"".join(chunks))
+        for _ in range(cmds):
+            rep = conn.read()
+            if rep != b"OK":
+                raise RuntimeError(f"bulk_load: MSET replied {rep!r}")
+    finally:
+        conn.close()

