@@ -14,7 +14,7 @@
 #   make clean
 
 CC      ?= cc
-PKGS    := libuv libxxhash
+PKGS    := libuv libxxhash libcurl jansson libcrypto
 OPT     ?= -O2 -g
 SAN     ?=
 # CFLAGS/LDFLAGS stay free for the caller (make CFLAGS=-march=native).
@@ -36,8 +36,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEBS := build-essential pkg-config clang libuv1-dev libxxhash-dev \
+        libcurl4-openssl-dev libjansson-dev libssl-dev \
         libcmocka-dev libhiredis-dev redis-server redis-tools \
-        python3 python3-pytest python3-redis
+        etcd-server etcd-client python3 python3-pytest python3-redis
 
 .PHONY: all deps up test unit integration check-asan bench clean
 all: $(BUILD)/cairn

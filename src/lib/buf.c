@@ -18,8 +18,10 @@ char *buf_reserve(cairn_buf *b, size_t n)
     if (b->cap - b->len < n) {
         if (b->pos > 0 && b->pos >= b->len / 2) buf_compact(b);
         if (b->cap - b->len < n) {
-            size_t cap = b->cap ? b->cap : 64;
-            while (cap - b->len < n) cap = cap < (1u << 30) ? cap * 2 : cap + (1u << 30);
+            /* Double for amortised appends, but size a big jump exactly
+             * (a client announcing a 512 MB bulk gets 512 MB, not 1 GB). */
+            size_t cap = b->cap ? b->cap * 2 : 64;
+            if (cap < b->len + n) cap = b->len + n;
             b->data = cairn_realloc(b->data, cap);
             b->cap = cap;
         }

@@ -374,7 +374,18 @@ int persist_open(node_t *n)
                 log_error("cannot read log segment %s: %s", segs[i].path, cairn_strerror(rc));
             break;
         }
-        if (scan.torn) {
+        if (scan.torn && i + 1 < ns) {
+            /* Only the newest segment can end in a write cut short by a
+             * crash; an older one was complete when the log rotated. */
+            log_error("log damaged: %s (not the newest segment, so not a torn write); refusing "
+                      "to start (restore the file or resync this replica from its group)",
+                      scan.msg);
+            rc = CAIRN_ECORRUPT;
+        } else if (scan.torn && scan.valid_end == 0) {
+            log_warn("log %s has a torn segment header (%s): it holds no record; removing it",
+                     segs[i].path, scan.msg);
+            if (unlink(segs[i].path) < 0) rc = -errno;
+        } else if (scan.torn) {
             log_warn("log %s ends in a torn record (%s): truncating to %" PRIu64
                      " bytes; every record before it is kept",
                      segs[i].path, scan.msg, scan.valid_end);

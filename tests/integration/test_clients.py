@@ -17,9 +17,10 @@ redis-py 4.3 (the Python client)
   test_pipeline_*           pipelines with transaction=False; a 1,000-command one
   test_binary_*             keys/values with \\0 \\r\\n, all 256 byte values, 10 MB
                             value, unicode (decode_responses=True), empty strings
-  test_scan_iter_*          scan_iter/hscan_iter over 5,000 keys/fields: each seen
-                            exactly once; keys added while scanning: every key
-                            present for the whole scan is seen
+  test_scan_iter_*,         scan_iter/hscan_iter over 5,000 keys/fields: each seen
+  test_hscan_iter_*         exactly once; keys/fields added (table grows) or deleted
+                            (table shrinks) while scanning: every one present for
+                            the whole scan is seen
 redis-cli (subprocess)
   test_redis_cli_*          plain commands, -x (value from stdin), --pipe loading
                             10,000 generated RESP commands ("errors: 0, replies:
@@ -565,6 +566,53 @@ def test_scan_iter_with_growth(r):
     assert not missing, f"{len(missing)} keys present during the whole scan were not returned, e.g. {missing[:5]}"
     assert seen_set <= set(base) | set(added), "SCAN returned a key that never existed"
     assert r.dbsize() == len(base) + len(added)
+
+
+def test_scan_iter_with_shrink(r):
+    """Deleting most of the keyspace during a scan (the table shrinks) loses
+    none of the keys that stay; duplicates are allowed, as in Redis."""
+    base = [f"base:{i}".encode() for i in range(N_SCAN)]
+    _load(r, base)
+    _load(r, [f"tmp:{i}" for i in range(60_000)], batch=2000)
+    seen = []
+    cursor = 0
+    step = 0
+    while True:
+        cursor, keys = r.scan(cursor, count=100)
+        seen.extend(keys)
+        if step < 12:
+            doomed = [f"tmp:{i}" for i in range(step * 5000, (step + 1) * 5000)]
+            for i in range(0, len(doomed), 1000):
+                r.delete(*doomed[i:i + 1000])
+        step += 1
+        if cursor == 0:
+            break
+    seen_set = set(seen)
+    missing = [k for k in base if k not in seen_set]
+    assert not missing, f"{len(missing)} keys present during the whole scan were not returned"
+    assert r.dbsize() == N_SCAN
+
+
+def test_hscan_iter_with_growth_and_shrink(r):
+    base = {f"base{i}": i for i in range(N_SCAN)}
+    r.hset("h", mapping=base)
+    seen = []
+    cursor = 0
+    step = 0
+    while True:
+        cursor, page = r.hscan("h", cursor, count=200)
+        seen.extend(page)
+        if step < 8:  # grow: several doublings mid-scan
+            r.hset("h", mapping={f"g{step}:{j}": j for j in range(2000 * (step + 1))})
+        elif step < 16:  # then shrink back
+            grown = [f"g{step - 8}:{j}" for j in range(2000 * (step - 7))]
+            r.hdel("h", *grown)
+        step += 1
+        if cursor == 0:
+            break
+    seen_set = set(seen)
+    missing = [f for f in base if f.encode() not in seen_set]
+    assert not missing, f"{len(missing)} fields present during the whole HSCAN were not returned"
 
 
 # --------------------------------------------------------------------------
