@@ -26,7 +26,7 @@ ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 BUILD   ?= build
 
-LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_SRC  := $(wildcard src/lib/*.c) $(wildcard src/net/*.c)
 NODE_SRC := $(wildcard src/node/*.c)
 MAIN_SRC := src/main.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

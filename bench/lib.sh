@@ -24,6 +24,13 @@ BENCH_PIDS=()      # servers this script started and has not stopped yet
 BENCH_DIRS=()      # temp dirs this script created and has not removed yet
 BENCH_PORTS=()     # ports handed out by free_port in this run
 
+# BENCH_PIN=1: servers on CPU 1, the client on CPU 0 (prefixes, word-split).
+SERVER_PIN="" CLIENT_PIN=""
+# shellcheck disable=SC2034  # CLIENT_PIN is used by the scripts that source this
+if [[ ${BENCH_PIN:-0} == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
+    SERVER_PIN="taskset -c 1" CLIENT_PIN="taskset -c 0"
+fi
+
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -100,7 +107,7 @@ start_cairn() {
     free_port
     SRV_PORT=$REPLY
     mkdir "$SRV_DIR/data"
-    "$CAIRN_BIN" node --bind 127.0.0.1 --port "$SRV_PORT" --dir "$SRV_DIR/data" \
+    $SERVER_PIN "$CAIRN_BIN" node --bind 127.0.0.1 --port "$SRV_PORT" --dir "$SRV_DIR/data" \
         --fsync "$1" >"$SRV_DIR/server.log" 2>&1 &
     SRV_PID=$!
     BENCH_PIDS+=("$SRV_PID")
@@ -114,7 +121,7 @@ start_redis() {
     free_port
     SRV_PORT=$REPLY
     mkdir "$SRV_DIR/data"
-    "$REDIS_SERVER" --bind 127.0.0.1 --port "$SRV_PORT" --dir "$SRV_DIR/data" \
+    $SERVER_PIN "$REDIS_SERVER" --bind 127.0.0.1 --port "$SRV_PORT" --dir "$SRV_DIR/data" \
         --save "" --appendonly "$1" --appendfsync "$2" --daemonize no \
         --logfile "" >"$SRV_DIR/server.log" 2>&1 &
     SRV_PID=$!

@@ -31,6 +31,8 @@
 #   BENCH_SECS=S      target seconds per run (default 2; quick 0.3)
 #   BENCH_ROUNDS=N    alternating rounds per (test, pipeline) (default 3)
 #   BENCH_MEM_KEYS=N  keys for the memory part (default 1000000)
+#   BENCH_PIN=1       pin the servers to CPU 1 and redis-benchmark to CPU 0
+#                     (default: unpinned, the scheduler decides)
 #   CAIRN_BIN, REDIS_SERVER, REDIS_BENCHMARK, REDIS_CLI   override binaries
 #
 # Progress goes to stderr, the tables to stdout.
@@ -55,8 +57,8 @@ else
     MEM_KEYS=${BENCH_MEM_KEYS:-1000000}
     LEVELS=(no everysec always)
     TESTS=(set get incr mset hset)
-    PILOT_N=5000
-    N_MIN=10000
+    PILOT_N=20000
+    N_MIN=20000
 fi
 PIPELINES=(1 16)
 N_MAX=20000000
@@ -71,7 +73,7 @@ bench_run() {
     local port=$1 test=$2 pipe=$3 n=$4 out err rc=0 rps
     out=$(mktemp "${TMPDIR:-/tmp}/bench-out.XXXXXX")
     err=$(mktemp "${TMPDIR:-/tmp}/bench-err.XXXXXX")
-    timeout "$RUN_TIMEOUT" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
+    $CLIENT_PIN timeout "$RUN_TIMEOUT" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
         -n "$n" -r "$KEYSPACE" -P "$pipe" -t "$test" --csv >"$out" 2>"$err" || rc=$?
     rps=$(awk -F'"' 'NR > 1 && $2 != "test" { print $4; exit }' "$out")
     if ((rc != 0)) || [[ -z $rps ]] || [[ -s $err ]]; then
@@ -101,10 +103,10 @@ run_level() {
     for test in "${TESTS[@]}"; do
         for pipe in "${PIPELINES[@]}"; do
             note=""
-            # Pilot: warm-up and sizing, not counted.
-            pc=ERR pr=ERR
-            ((c_alive)) && pc=$(bench_run "$c_port" "$test" "$pipe" $((PILOT_N * pipe)))
-            ((r_alive)) && pr=$(bench_run "$r_port" "$test" "$pipe" $((PILOT_N * pipe)))
+            # Pilot: warm-up and sizing, not counted (~0.2 s at either depth).
+            pc=ERR pr=ERR n=$((pipe > 1 ? PILOT_N * 5 : PILOT_N))
+            ((c_alive)) && pc=$(bench_run "$c_port" "$test" "$pipe" "$n")
+            ((r_alive)) && pr=$(bench_run "$r_port" "$test" "$pipe" "$n")
             [[ $pc == ERR ]] && pc=$pr
             [[ $pr == ERR ]] && pr=$pc
             [[ $pc == ERR ]] && pc=10000 pr=10000
@@ -275,6 +277,7 @@ QUICK_TAG=""
     echo "  redis: $("$REDIS_SERVER" --version | awk '{ print $3 }')," \
         "$(nproc) cores, redis-benchmark -c $CLIENTS -r $KEYSPACE (1 client thread)," \
         "$ROUNDS round(s) of ~${SECS}s each, median shown$QUICK_TAG"
+    echo "  ${SERVER_PIN:+pinned: servers on CPU 1, client on CPU 0; }load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >&2
 
 for level in "${LEVELS[@]}"; do
@@ -288,4 +291,5 @@ run_memory
 
 print_table
 print_memory
-awk -v a="$T_START" -v b="$(now)" 'BEGIN { printf "\ntotal time %.0f s\n", b - a }'
+awk -v a="$T_START" -v b="$(now)" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" \
+    'BEGIN { printf "\ntotal time %.0f s, load average at end: %s\n", b - a, l }'

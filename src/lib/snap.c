@@ -185,7 +185,7 @@ static void wr_entry(void *arg, ks_ent_t *e)
     w->count++;
 }
 
-int snap_write(const char *path, ks_t *ks, uint64_t lsn, int64_t now_ms)
+int snap_write(const char *path, ks_t *ks, uint64_t lsn, uint32_t version, int64_t now_ms)
 {
     size_t plen = strlen(path);
     char *tmp = cairn_malloc(plen + 5);
@@ -205,7 +205,7 @@ int snap_write(const char *path, ks_t *ks, uint64_t lsn, int64_t now_ms)
     char hdr[SNAP_HDR_SIZE];
     memcpy(hdr, SNAP_MAGIC, 8);
     put32(hdr + 8, SNAP_VERSION);
-    put32(hdr + 12, 0);
+    put32(hdr + 12, version);
     put64(hdr + 16, lsn);
     put64(hdr + 24, (uint64_t)now_ms);
     put64(hdr + 32, XXH3_64bits(hdr, 32));
@@ -412,7 +412,7 @@ static int load_entries(rd *r, ks_t *ks, uint64_t *count)
     }
 }
 
-int snap_load(const char *path, ks_t *ks, uint64_t *lsn, char *msg, size_t msglen)
+int snap_load(const char *path, ks_t *ks, uint64_t *lsn, uint32_t *version, char *msg, size_t msglen)
 {
     assert(ks_size(ks) == 0);
     if (msg && msglen) msg[0] = '\0';
@@ -455,6 +455,7 @@ int snap_load(const char *path, ks_t *ks, uint64_t *lsn, char *msg, size_t msgle
         goto out;
     }
     uint64_t snap_lsn = get64(p + 16);
+    uint32_t snap_entry_version = get32(p + 12);
     rd_take(&r, SNAP_HDR_SIZE);
 
     uint64_t count;
@@ -478,6 +479,7 @@ int snap_load(const char *path, ks_t *ks, uint64_t *lsn, char *msg, size_t msgle
         goto out;
     }
     *lsn = snap_lsn;
+    if (version) *version = snap_entry_version;
     rc = 0;
 
 out:

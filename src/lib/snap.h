@@ -11,7 +11,7 @@
  *   | off | size | field                                              |
  *   |   0 |    8 | magic "CAIRNSNP"                                   |
  *   |   8 |    4 | format version (SNAP_VERSION)                      |
- *   |  12 |    4 | reserved, 0                                        |
+ *   |  12 |    4 | configuration version of the entry at LSN (repl)   |
  *   |  16 |    8 | LSN: the snapshot holds every write up to this one |
  *   |  24 |    8 | creation time, unix ms (i64)                       |
  *   |  32 |    8 | XXH3-64 of bytes 0..31                             |
@@ -56,13 +56,14 @@
 /* Write every entry of ks (expired ones included: expiry is the loader's
  * business) to `path` atomically: write "<path>.tmp" through a 64 KB
  * buffer, fsync it, rename it over `path`, fsync the directory.  `lsn` is
- * the last write ks reflects; `now_ms` is recorded as the creation time.
+ * the last write ks reflects and `version` the configuration version
+ * that wrote it (replication's (LSN, version) entry identity); `now_ms` is recorded as the creation time.
  *
  * Safe in a forked child: it uses only plain syscalls and the allocator (no
  * threads, no event loop, no logging), and it does not modify ks.
  * Returns 0, or -errno (the temporary file is removed), or CAIRN_ELIMIT if a
  * key, value or field count does not fit the format's 32-bit lengths. */
-int snap_write(const char *path, ks_t *ks, uint64_t lsn, int64_t now_ms);
+int snap_write(const char *path, ks_t *ks, uint64_t lsn, uint32_t version, int64_t now_ms);
 
 /* Load the snapshot at `path` into ks, which must be empty (asserted).
  * Returns 0 with *lsn set to the snapshot's LSN; -ENOENT if there is no such
@@ -71,6 +72,6 @@ int snap_write(const char *path, ks_t *ks, uint64_t lsn, int64_t now_ms);
  * found only by the final checksum, after keys have been inserted: on any
  * error the caller discards ks (ks_flush or ks_destroy).  Keys whose expiry
  * has passed are loaded like the others; the node expires them. */
-int snap_load(const char *path, ks_t *ks, uint64_t *lsn, char *msg, size_t msglen);
+int snap_load(const char *path, ks_t *ks, uint64_t *lsn, uint32_t *version, char *msg, size_t msglen);
 
 #endif

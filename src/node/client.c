@@ -37,6 +37,7 @@
 #include "lib/reply.h"
 #include "lib/util.h"
 #include "node/node.h"
+#include "node/persist.h"
 
 #define OUT_PAUSE (1u << 20)
 #define QUERY_CHUNK (16u * 1024)
@@ -101,7 +102,7 @@ void client_mark(client_t *c)
         c->out_base = c->out_ok = 0;
         return;
     }
-    if (c->nmarks == 0 && n->last_lsn <= n->commit_lsn) {
+    if ((c->nmarks == 0 && n->last_lsn <= n->commit_lsn) || (c->flags & CLIENT_NOHOLD)) {
         c->out_ok = end;
     } else if (c->nmarks && c->marks[c->nmarks - 1].lsn == n->last_lsn) {
         c->marks[c->nmarks - 1].end = end;
@@ -356,6 +357,7 @@ void client_close(client_t *c)
     node_t *n = c->node;
     c->flags |= CLIENT_CLOSING;
     pending_del(c);
+    persist_forget_client(n, c); /* a SAVE waiter must not be answered later */
     list_del(&n->clients, c);
     n->nclients--;
     uv_close((uv_handle_t *)&c->tcp, on_close);

@@ -16,6 +16,7 @@
 #include "lib/reply.h"
 #include "lib/util.h"
 #include "node/db.h"
+#include "node/replica.h"
 
 #define W CMD_WRITE
 #define R CMD_READONLY
@@ -117,6 +118,7 @@ void client_exec(client_t *c)
         reply_error(&c->out, "NOAUTH Authentication required.");
         return;
     }
+    if (!replica_admit(c, cmd->flags)) return;
     if ((cmd->flags & CMD_DENYOOM) && !n->loading && db_over_maxmemory(n)) {
         reply_error(&c->out, "OOM command not allowed when used memory > 'maxmemory'.");
         return;

@@ -29,6 +29,7 @@
     X(append,      cmd_append,       3, W|M|F,     1, 1, 1, string, "key value")                  \
     X(auth,        cmd_auth,        -2, N|F|L,     0, 0, 0, connection, "[username] password")    \
     X(bgsave,      cmd_bgsave,      -1, A,         0, 0, 0, server, "[SCHEDULE]")                 \
+    X(cairn,       cmd_cairn,       -2, F|L,       0, 0, 0, server, "subcommand [arguments]")     \
     X(client,      cmd_client,      -2, A|L,       0, 0, 0, connection, "subcommand [arguments]") \
     X(command,     cmd_command,     -1, L,         0, 0, 0, server, "[subcommand [arguments]]")   \
     X(config,      cmd_config,      -2, A|L,       0, 0, 0, server, "subcommand [arguments]")     \

@@ -15,6 +15,7 @@
 #include "node/cmd.h"
 #include "node/db.h"
 #include "node/persist.h"
+#include "node/replica.h"
 
 #define CAIRN_VERSION "0.1.0"
 #define REDIS_COMPAT_VERSION "7.0.15"
@@ -533,8 +534,11 @@ void cmd_info(client_t *c)
           (unsigned long long)n->stats.keyspace_misses, (unsigned long long)n->stats.proto_errors);
     }
     if (want(c, "replication", true)) {
-        P("\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n",
-          (unsigned long long)n->last_lsn);
+        P("\r\n# Replication\r\n");
+        replica_info(n, &b);
+        P("master_repl_offset:%llu\r\nlast_lsn:%llu\r\ndurable_lsn:%llu\r\ncommit_lsn:%llu\r\n",
+          (unsigned long long)n->last_lsn, (unsigned long long)n->last_lsn,
+          (unsigned long long)n->durable_lsn, (unsigned long long)n->commit_lsn);
     }
     if (want(c, "keyspace", true)) {
         P("\r\n# Keyspace\r\n");
@@ -570,13 +574,18 @@ void cmd_bgsave(client_t *c)
         return;
     }
     if (persist_bgsave_running(c->node)) {
-        if (schedule) reply_simple(&c->out, "Background saving scheduled");
+        if (schedule) {
+            persist_schedule_bgsave(c->node);
+            reply_simple(&c->out, "Background saving scheduled");
+        }
         else reply_error(&c->out, "ERR Background save already in progress");
         return;
     }
     if (persist_bgsave(c->node, NULL) < 0) reply_error(&c->out, "ERR snapshot failed to start; see the log");
     else reply_simple(&c->out, "Background saving started");
 }
+
+void cmd_cairn(client_t *c) { replica_cmd(c); }
 
 void cmd_lastsave(client_t *c) { reply_int(&c->out, persist_lastsave(c->node)); }
 

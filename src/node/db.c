@@ -6,9 +6,12 @@
 #include "lib/mem.h"
 #include "lib/util.h"
 #include "node/persist.h"
+#include "node/replica.h"
 
 bool db_expired(node_t *n, ks_ent_t *e, int64_t now)
 {
+    /* While replaying or applying a primary's stream, nothing expires by
+     * itself: deletions arrive as logged DELs, so replicas stay identical. */
     if (n->loading) return false;
     int64_t at = ks_ent_expire(e);
     return at != KS_NO_EXPIRE && at <= now;
@@ -28,8 +31,11 @@ static ks_ent_t *lookup(client_t *c, const resp_arg *key)
     node_t *n = c->node;
     ks_ent_t *e = ks_find(n->ks, key->p, key->len);
     if (e && db_expired(n, e, clock_ms())) {
-        db_delete_logged(n, e);
-        n->stats.expired_keys++;
+        /* Only a node that may write deletes; a replica just hides it. */
+        if (node_writable(n)) {
+            db_delete_logged(n, e);
+            n->stats.expired_keys++;
+        }
         return NULL;
     }
     return e;
@@ -61,7 +67,9 @@ uint64_t db_log(node_t *n, size_t argc, const resp_arg *argv)
         buf_append(b, "\r\n", 2);
     }
     n->last_lsn++;
-    persist_record_end(n->persist, n->last_lsn);
+    n->last_version = n->cfg_version;
+    if (n->replica) replica_local_append(n, n->last_lsn, b->data, b->len);
+    persist_record_end(n->persist, n->last_lsn, n->cfg_version);
     return n->last_lsn;
 }
 
@@ -103,6 +111,7 @@ uint64_t db_logf(node_t *n, const char *fmt, ...)
 
 size_t db_active_expire(node_t *n, int64_t budget_us)
 {
+    if (!node_writable(n)) return 0;
     int64_t start = clock_us(), now = clock_ms();
     size_t expired = 0;
     for (int round = 0; round < 1000; round++) {

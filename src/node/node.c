@@ -22,6 +22,7 @@
 #include "lib/util.h"
 #include "node/db.h"
 #include "node/persist.h"
+#include "node/replica.h"
 
 static uint64_t rnd_state;
 
@@ -35,6 +36,21 @@ uint64_t node_rand64(void)
     rnd_state = x;
     return x * 0x2545F4914F6CDD1DULL;
 }
+
+void node_durable(node_t *n, uint64_t lsn)
+{
+    if (lsn <= n->durable_lsn) return;
+    n->durable_lsn = lsn;
+    if (n->replica) replica_durable(n, lsn); /* commit comes back via the replica */
+    else n->commit_lsn = lsn;
+}
+
+void node_snapshot_done(node_t *n, bool ok, uint64_t lsn)
+{
+    if (n->replica) replica_snapshot_done(n, ok, lsn);
+}
+
+bool node_writable(node_t *n) { return !n->replica || replica_serving(n); }
 
 static void before_sleep(uv_prepare_t *h)
 {
@@ -169,6 +185,7 @@ int node_main(int argc, char **argv)
 
     int rc = persist_open(n);
     if (rc == 0) rc = client_listen(n);
+    if (rc == 0 && n->cfg.manager && n->cfg.manager[0]) rc = replica_start(n);
     if (rc < 0) {
         n->exit_code = 1;
         goto out;
@@ -195,6 +212,7 @@ int node_main(int argc, char **argv)
     if (!n->shutting_down) persist_close(n, false);
 
 out:
+    replica_stop(n);
     uv_walk(n->loop, close_walk, NULL);
     uv_run(n->loop, UV_RUN_DEFAULT);
     uv_loop_close(n->loop);

@@ -28,6 +28,7 @@
 typedef struct node node_t;
 typedef struct client client_t;
 typedef struct persist persist_t;
+typedef struct replica replica_t;
 
 /* Client flags. */
 #define CLIENT_CLOSE_AFTER_REPLY (1u << 0) /* QUIT, protocol error */
@@ -37,6 +38,7 @@ typedef struct persist persist_t;
 #define CLIENT_PENDING (1u << 4)           /* on the node's pending-write list */
 #define CLIENT_REPLAY (1u << 5)            /* the WAL replay pseudo-client */
 #define CLIENT_AUTHED (1u << 6)
+#define CLIENT_NOHOLD (1u << 7)            /* a replication peer: replies never held */
 
 /* A span of reply bytes that may not leave before `lsn` is committed. */
 typedef struct hold_mark {
@@ -94,9 +96,14 @@ struct node {
     uint64_t next_client_id;
     client_t *replay; /* pseudo-client executing WAL records at start-up */
 
-    uint64_t last_lsn;   /* LSN of the latest write applied to the keyspace */
-    uint64_t commit_lsn; /* every write up to here is durable per the policy */
-    bool loading;        /* replaying: no lazy expiry, writes not re-logged */
+    uint64_t last_lsn;     /* LSN of the latest write applied to the keyspace */
+    uint64_t last_version; /* configuration version of the entry at last_lsn */
+    uint64_t durable_lsn;  /* the local log holds everything up to here (policy) */
+    uint64_t commit_lsn;   /* committed: durable here and, when replicated, on
+                              every replica of the configuration (invariant 2) */
+    uint32_t cfg_version;  /* stamped on the entries this node creates */
+    bool loading;          /* replaying/applying: no expiry, writes not re-logged */
+    replica_t *replica;    /* NULL for a standalone node */
 
     persist_t *persist;
     node_stats stats;
@@ -127,6 +134,14 @@ void client_info_line(client_t *c, cairn_buf *out);
 void client_exec(client_t *c);
 
 /* ---- node.c ---- */
+/* The local log became durable up to lsn: advance commit (or tell the
+ * replication layer, which decides commit). */
+void node_durable(node_t *n, uint64_t lsn);
+/* A background snapshot finished (ok or not) at lsn. */
+void node_snapshot_done(node_t *n, bool ok, uint64_t lsn);
+/* May this node change its keyspace on its own (expire keys)?  True for a
+ * standalone node and for a primary that holds its leases. */
+bool node_writable(node_t *n);
 /* A fast pseudo-random 64-bit number (xorshift; not for secrets). */
 uint64_t node_rand64(void);
 int node_main(int argc, char **argv);

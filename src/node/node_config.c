@@ -59,6 +59,18 @@ const cfg_def node_config_table[] = {
     {.name = "loglevel", .type = CFG_ENUM, .offset = OFF(loglevel), .def = "notice",
      .enums = loglevel_names},
     {.name = "logfile", .type = CFG_STRING, .offset = OFF(logfile), .def = ""},
+    {.name = "manager", .type = CFG_STRING, .offset = OFF(manager), .def = "",
+     .flags = CFG_IMMUTABLE},
+    {.name = "advertise", .type = CFG_STRING, .offset = OFF(advertise), .def = "",
+     .flags = CFG_IMMUTABLE},
+    {.name = "zone", .type = CFG_STRING, .offset = OFF(zone), .def = "", .flags = CFG_IMMUTABLE},
+    {.name = "weight", .type = CFG_INT, .offset = OFF(weight), .def = "1", .min = 1, .max = 1000},
+    {.name = "repl-lease-ms", .type = CFG_INT, .offset = OFF(repl_lease_ms), .def = "400",
+     .min = 50, .max = 60000, .flags = CFG_IMMUTABLE},
+    {.name = "repl-grace-ms", .type = CFG_INT, .offset = OFF(repl_grace_ms), .def = "800",
+     .min = 100, .max = 120000, .flags = CFG_IMMUTABLE},
+    {.name = "repl-backlog-size", .type = CFG_BYTES, .offset = OFF(repl_backlog_size),
+     .def = "64mb", .min = MB, .max = INT64_MAX},
     {.name = NULL},
 };
 
@@ -110,6 +122,14 @@ int node_config_load(node_config *c, int argc, char **argv, int first, char *err
     }
     rc = cfg_load_args(node_config_table, c, nrest, rest, 0, err, errlen);
     if (rc < 0) goto fail_rest;
+    /* Invariant 4 needs the secondary to wait longer than the lease. */
+    if (c->repl_grace_ms <= c->repl_lease_ms) {
+        if (err && errlen)
+            snprintf(err, errlen, "repl-grace-ms (%lld) must be greater than repl-lease-ms (%lld)",
+                     (long long)c->repl_grace_ms, (long long)c->repl_lease_ms);
+        rc = CAIRN_EINVAL;
+        goto fail_rest;
+    }
     cairn_free(rest);
     return 0;
 

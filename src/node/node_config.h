@@ -38,6 +38,13 @@ typedef struct node_config {
     int64_t hz;                         /* default 10, 1..500 */
     int loglevel;                       /* enum node_loglevel, default notice */
     char *logfile;                      /* default "" = stderr */
+    char *manager;                      /* host:port[,host:port...]; "" = standalone */
+    char *advertise;                    /* host:port peers use; "" = bind:port */
+    char *zone;                         /* failure zone for placement; "" = none */
+    int64_t weight;                     /* relative capacity for scheduling, default 1 */
+    int64_t repl_lease_ms;              /* primary's lease period (invariant 4) */
+    int64_t repl_grace_ms;              /* secondary's grace period, > lease */
+    int64_t repl_backlog_size;          /* bytes of recent entries kept for catch-up */
     char *config_file;                  /* the --config path, or NULL; not a setting */
 } node_config;
 

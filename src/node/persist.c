@@ -46,8 +46,17 @@ typedef struct sync_job {
     int rc;
 } sync_job;
 
+struct vh {
+    uint64_t first_lsn;
+    uint32_t version;
+};
+
 struct persist {
     node_t *node;
+    struct vh *vh; /* version history: (first LSN, version), ascending */
+    size_t nvh, capvh;
+    uint64_t vh_floor;         /* the snapshot's LSN: versions known from here */
+    uint32_t vh_floor_version;
     char *dir, *snap_path;
     int lock_fd;
 
@@ -89,11 +98,42 @@ cairn_buf *persist_record_begin(persist_t *p)
     return &p->payload;
 }
 
-void persist_record_end(persist_t *p, uint64_t lsn)
+/* Remember where the configuration version changes along the log, so the
+ * version of any held entry can be told (replication's entry identity). */
+static void vhist_note(persist_t *p, uint64_t lsn, uint32_t version)
 {
-    wal_encode(&p->batch, lsn, 0, p->payload.data, p->payload.len);
+    if (p->nvh && p->vh[p->nvh - 1].version == version) return;
+    if (p->nvh == p->capvh) {
+        p->capvh = p->capvh ? p->capvh * 2 : 8;
+        p->vh = cairn_realloc(p->vh, p->capvh * sizeof(*p->vh));
+    }
+    p->vh[p->nvh++] = (struct vh){lsn, version};
+}
+
+int64_t persist_entry_version(node_t *n, uint64_t lsn)
+{
+    persist_t *p = n->persist;
+    if (lsn == 0) return 0;
+    if (lsn > n->last_lsn || lsn < p->vh_floor) return -1;
+    if (lsn == p->vh_floor) return p->vh_floor_version;
+    int64_t v = -1;
+    for (size_t i = 0; i < p->nvh && p->vh[i].first_lsn <= lsn; i++) v = p->vh[i].version;
+    return v;
+}
+
+void persist_record_end(persist_t *p, uint64_t lsn, uint32_t version)
+{
+    wal_encode(&p->batch, lsn, version, p->payload.data, p->payload.len);
     p->batch_last = lsn;
+    vhist_note(p, lsn, version);
     if (p->payload.cap > (1u << 20)) buf_reset(&p->payload, 0);
+}
+
+void persist_append_raw(persist_t *p, uint64_t lsn, uint32_t version, const void *payload, size_t len)
+{
+    wal_encode(&p->batch, lsn, version, payload, len);
+    p->batch_last = lsn;
+    vhist_note(p, lsn, version);
 }
 
 static int write_all(int fd, const char *data, size_t len)
@@ -160,8 +200,8 @@ static void sync_done(uv_work_t *w, int status)
     p->sync_running = false;
     if (status == 0 && j->rc == 0) {
         p->synced_lsn = j->target;
-        if (n->cfg.fsync == FSYNC_ALWAYS && p->synced_lsn > n->commit_lsn) {
-            n->commit_lsn = p->synced_lsn;
+        if (n->cfg.fsync == FSYNC_ALWAYS && p->synced_lsn > n->durable_lsn) {
+            node_durable(n, p->synced_lsn);
             client_flush_all(n);
         }
     } else {
@@ -193,7 +233,7 @@ void persist_before_sleep(node_t *n)
     if (n->cfg.fsync == FSYNC_ALWAYS) {
         if (p->written_lsn > p->synced_lsn) start_sync(p);
     } else {
-        n->commit_lsn = p->written_lsn;
+        node_durable(n, p->written_lsn);
     }
 }
 
@@ -272,6 +312,8 @@ static int replay_cb(void *arg, const wal_rec *rec)
                  c->out.data);
     client_mark(c);
     n->last_lsn = rec->lsn;
+    n->last_version = rec->type;
+    vhist_note(n->persist, rec->lsn, rec->type);
     r->expected++;
     return 0;
 }
@@ -331,7 +373,8 @@ int persist_open(node_t *n)
     int64_t t0 = clock_mono_ms();
     char msg[512];
     uint64_t snap_lsn = 0;
-    rc = snap_load(p->snap_path, n->ks, &snap_lsn, msg, sizeof(msg));
+    uint32_t snap_version = 0;
+    rc = snap_load(p->snap_path, n->ks, &snap_lsn, &snap_version, msg, sizeof(msg));
     if (rc == -ENOENT) {
         snap_lsn = 0;
     } else if (rc < 0) {
@@ -345,6 +388,9 @@ int persist_open(node_t *n)
     }
     p->snap_lsn = snap_lsn;
     n->last_lsn = snap_lsn;
+    n->last_version = snap_version;
+    p->vh_floor = snap_lsn;
+    p->vh_floor_version = snap_version;
 
     wal_seg *segs;
     size_t ns;
@@ -397,7 +443,7 @@ int persist_open(node_t *n)
     resp_parser_close(&r.parser);
     wal_segs_free(segs, ns);
     if (rc < 0) return rc;
-    n->commit_lsn = n->last_lsn;
+    n->commit_lsn = n->durable_lsn = n->last_lsn;
     p->written_lsn = p->synced_lsn = n->last_lsn;
     log_notice("recovered %zu keys in %lld ms: snapshot LSN %" PRIu64 ", %zu log records replayed, "
                "last LSN %" PRIu64,
@@ -458,7 +504,7 @@ int persist_bgsave(node_t *n, client_t *waiter)
         /* Child: drop every inherited descriptor (so closed client sockets
          * really close), write the snapshot, exit. */
         close_range(3, ~0U, 0);
-        int wrc = snap_write(p->snap_path, n->ks, n->last_lsn, clock_ms());
+        int wrc = snap_write(p->snap_path, n->ks, n->last_lsn, (uint32_t)n->last_version, clock_ms());
         _exit(wrc == 0 ? 0 : 1);
     }
     p->fork_us = (uint64_t)(clock_us() - t0);
@@ -496,6 +542,7 @@ void persist_child_exited(node_t *n)
     }
     p->last_ok = ok;
     finish_waiters(p, ok);
+    node_snapshot_done(n, ok, p->child_lsn);
     if (p->scheduled) {
         p->scheduled = false;
         persist_bgsave(n, NULL);
@@ -517,6 +564,7 @@ void persist_cron(node_t *n)
 }
 
 bool persist_bgsave_running(node_t *n) { return n->persist && n->persist->child > 0; }
+void persist_schedule_bgsave(node_t *n) { n->persist->scheduled = true; }
 int64_t persist_lastsave(node_t *n) { return n->persist ? n->persist->lastsave : 0; }
 
 int persist_close(node_t *n, bool snapshot)
@@ -539,7 +587,7 @@ int persist_close(node_t *n, bool snapshot)
         }
     }
     if (snapshot) {
-        rc = snap_write(p->snap_path, n->ks, n->last_lsn, clock_ms());
+        rc = snap_write(p->snap_path, n->ks, n->last_lsn, (uint32_t)n->last_version, clock_ms());
         if (rc < 0) {
             log_error("snapshot at shutdown failed: %s", cairn_strerror(rc));
         } else {
@@ -553,9 +601,30 @@ int persist_close(node_t *n, bool snapshot)
             }
         }
     }
-    n->commit_lsn = n->last_lsn;
+    if (n->durable_lsn < n->last_lsn) node_durable(n, n->last_lsn);
     return rc;
 }
+
+int persist_reset(node_t *n, uint64_t lsn, uint32_t version)
+{
+    persist_t *p = n->persist;
+    /* The snapshot file is in place (the caller renamed it there): every
+     * segment is superseded. */
+    p->batch.len = p->batch.pos = 0;
+    if (p->fd >= 0) close(p->fd);
+    p->fd = -1;
+    if (p->old_fd >= 0) close(p->old_fd);
+    p->old_fd = -1;
+    drop_segments_before(p, UINT64_MAX);
+    p->snap_lsn = p->written_lsn = p->synced_lsn = lsn;
+    p->bytes_since_snap = 0;
+    p->nvh = 0;
+    p->vh_floor = lsn;
+    p->vh_floor_version = version;
+    return open_segment(p, lsn + 1);
+}
+
+const char *persist_snapshot_path(node_t *n) { return n->persist->snap_path; }
 
 /* Release everything (after persist_close, when the loop has stopped). */
 void persist_destroy(node_t *n)
@@ -567,6 +636,7 @@ void persist_destroy(node_t *n)
     buf_close(&p->payload);
     buf_close(&p->batch);
     cairn_free(p->waiters);
+    cairn_free(p->vh);
     cairn_free(p->dir);
     cairn_free(p->snap_path);
     cairn_free(p);

@@ -36,7 +36,16 @@ int persist_close(node_t *n, bool snapshot);
 /* Append a record: write the payload into the returned buffer, then call
  * _end with its LSN. */
 cairn_buf *persist_record_begin(persist_t *p);
-void persist_record_end(persist_t *p, uint64_t lsn);
+void persist_record_end(persist_t *p, uint64_t lsn, uint32_t version);
+/* Replica: log an entry received from the primary as it is. */
+void persist_append_raw(persist_t *p, uint64_t lsn, uint32_t version, const void *payload, size_t len);
+/* Version of the log entry at lsn, or -1 when not known (before the
+ * snapshot, or beyond the log). */
+int64_t persist_entry_version(node_t *n, uint64_t lsn);
+/* Replica: a received snapshot at (lsn, version) has been renamed to the
+ * snapshot path and loaded: drop the log, start a segment at lsn + 1. */
+int persist_reset(node_t *n, uint64_t lsn, uint32_t version);
+const char *persist_snapshot_path(node_t *n);
 
 void persist_before_sleep(node_t *n);
 /* Called from the node's timer (hz): everysec syncs, size-triggered
@@ -59,5 +68,7 @@ void persist_destroy(node_t *n);
 void persist_info(node_t *n, cairn_buf *out);
 int64_t persist_lastsave(node_t *n);
 bool persist_bgsave_running(node_t *n);
+/* BGSAVE SCHEDULE: run another snapshot when the current one ends. */
+void persist_schedule_bgsave(node_t *n);
 
 #endif

@@ -31,7 +31,6 @@ hiredis (C client, tests/integration/hiredis_client.c)
 """
 import os
 import shutil
-import socket
 import subprocess
 import time
 

@@ -5,15 +5,19 @@ What this file covers (every node is started by `make_node` and killed at
 teardown if still running):
 
   test_restart_after_sigterm[always|everysec|no]
-                              strings, hashes, counters, deletes and TTLs survive a
-                              clean SIGTERM: exit code 0, the log says it is exiting
+                              every write command's effect (strings, hashes, counters,
+                              deletes, renames, TTLs) survives a clean SIGTERM: exit
+                              code 0, the log says it is exiting; and a second
+                              restart with nothing written in between
   test_restart_after_shutdown SHUTDOWN (and SHUTDOWN NOSAVE) exit 0 and keep the data
-  test_ttl_is_absolute        TTLs survive restart as absolute times: a key whose
-                              time passed while the node was down is gone, others
-                              keep their remaining time (from the log and from a
-                              snapshot)
+  test_ttl_is_absolute        TTLs set every way (SET PX/EX/KEEPTTL, PSETEX, SETEX,
+                              EXPIRE, PEXPIRE LT, GETEX, RENAME...) survive restart as
+                              absolute times: keys whose time passed while the node
+                              was down are gone, others keep their remaining time
+                              (from the log and from a snapshot)
   test_save_blocks_only_caller SAVE of 500,000 keys replies OK; another client's
-                              PING is answered while it runs
+                              PING is answered while it runs; commands pipelined
+                              behind a SAVE answer after it, in order
   test_kill_client_blocked_in_save
                               CLIENT KILL of a client blocked in SAVE: the node
                               survives and no one else gets its reply
@@ -30,24 +34,24 @@ teardown if still running):
                               wal-snapshot-size 1mb: writing a few MB takes a
                               snapshot by itself and trims the log
   test_shutdown_save          SHUTDOWN SAVE leaves snapshot.cairn (and an empty log);
-                              a restart loads it
+                              a restart loads it; the log continues after it (write,
+                              SIGKILL, restart)
   test_second_node_same_dir   a second node on the same --dir refuses to start,
                               naming the lock; the first is unharmed
   test_config_file_*          a good file works (and INFO shows it), an unknown
                               setting or a malformed value fails at start-up naming
-                              file and line, a flag overrides the file
+                              file and line, a flag overrides the file, a missing
+                              file is named
 """
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
 
 import pytest
-import redis
 
-from cairnlib import CAIRN_BIN, Node, Resp, bulk_load, wait_until
+from cairnlib import Node, Resp, bulk_load, wait_until
 
 
 def wal_segments(d):
@@ -290,6 +294,14 @@ def test_save_blocks_only_caller(make_node):
         f"{pings_during} pings)")
     assert worst < 1.0, f"a PING took {worst:.2f}s during SAVE"
     assert os.path.getsize(os.path.join(n.dir, "snapshot.cairn")) > 500_000 * 40
+    # Commands pipelined behind a SAVE wait for it and answer in order.
+    conn = Resp(n.port)
+    try:
+        conn.send(b"*1\r\n$4\r\nSAVE\r\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n"
+                  b"*2\r\n$3\r\nGET\r\n$1\r\nx\r\n*1\r\n$4\r\nPING\r\n")
+        assert [conn.read() for _ in range(4)] == [b"OK", b"OK", b"1", b"PONG"]
+    finally:
+        conn.close()
     r.close()
 
 
@@ -316,7 +328,8 @@ def test_kill_client_blocked_in_save(make_node):
                 assert f.call("PING") == b"PONG"
             assert saver.closed_within(5)
             saver.close()
-            wait_until(lambda: b"rdb_bgsave_in_progress:0" in admin.call("INFO", "persistence"),
+            wait_until(lambda: not n.alive() or
+                       b"rdb_bgsave_in_progress:0" in admin.call("INFO", "persistence"),
                        timeout=30, what="the snapshot to finish")
             assert n.alive(), f"node died after its SAVE client was killed:\n{n.log()[-3000:]}"
             for i, f in enumerate(fresh):

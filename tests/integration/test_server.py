@@ -19,9 +19,11 @@ What this file covers:
   test_requirepass            NOAUTH before AUTH, WRONGPASS, AUTH ok, HELLO 2 AUTH
                               default <pw>, HELLO without auth
   test_hello_3_raw            HELLO 3 on a raw socket: a '%' map reply, then RESP3
-                              replies (null '_', map for CONFIG GET); NOPROTO for 4
+                              replies (null '_', map for CONFIG GET); HELLO SETNAME;
+                              bad option; NOPROTO for 4; HELLO 2 switches back
   test_maxclients             connection N+1 gets "ERR max number of clients reached"
-                              and is closed; a slot frees when a client leaves
+                              and is closed; connected_clients stays N; a slot frees
+                              when a client leaves
   test_timeout                an idle client is closed after `timeout`; an active one
                               is not
   test_active_expiry          10,000 keys with PX 100 leave DBSIZE within 3 s without
@@ -31,7 +33,6 @@ What this file covers:
   test_select_and_quit        SELECT 0 ok, SELECT 1 error; PING <msg>; QUIT replies
                               +OK and closes
 """
-import socket
 import time
 
 import pytest
@@ -283,7 +284,11 @@ def test_config_get_globs(node, r):
     assert r.config_get("nosuch*") == {}
     several = r.execute_command("CONFIG GET", "hz", "timeout", "hz")
     assert several == {"hz": "10", "timeout": "0"} or dict(several) == {"hz": "10", "timeout": "0"}
-    assert r.config_get("appendfsync") == {"fsync": "everysec"}  # alias, reported by name
+    # An exact name (an alias too) is echoed as asked, as Redis does; a glob
+    # reports canonical names.
+    assert r.config_get("appendfsync") == {"appendfsync": "everysec"}
+    assert r.config_get("fsync") == {"fsync": "everysec"}
+    assert r.config_get("*fsync") == {"fsync": "everysec"}
 
 
 def test_config_set_values(r):
@@ -403,6 +408,11 @@ def test_hello_3_raw(node):
         conn.call("HSET", "h", "f", "v")
         assert conn.call("HGETALL", "h") == {b"f": b"v"}
         assert conn.last_type == b"%"
+        rep = conn.call("HELLO", "3", "SETNAME", "resp3-conn")
+        assert rep[b"proto"] == 3
+        assert conn.call("CLIENT", "GETNAME") == b"resp3-conn"
+        rep = conn.call("HELLO", "3", "BOGUS")
+        assert isinstance(rep, RespError) and "Syntax error in HELLO option 'BOGUS'" in str(rep), rep
         rep = conn.call("HELLO", "4")
         assert isinstance(rep, RespError) and str(rep).startswith("NOPROTO"), rep
         rep = conn.call("HELLO", "2")
@@ -446,6 +456,7 @@ def test_maxclients(make_node):
         assert held[0].call("INFO", "stats").decode().count("rejected_connections:") == 1
         stats = held[0].call("INFO", "stats").decode()
         assert int(stats.split("rejected_connections:")[1].split("\r\n")[0]) >= 1
+        assert b"connected_clients:3\r\n" in held[0].call("INFO", "clients")
         # Free a slot: a new client gets in.
         held.pop().close()
         wait_until(open_one, timeout=10, what="the freed slot")

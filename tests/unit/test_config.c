@@ -346,13 +346,13 @@ static void get_truncates_like_snprintf(void **state)
 
 typedef struct names {
     int n;
-    const char *v[32];
+    const char *v[64];
 } names;
 
 static void collect_cb(void *arg, const cfg_def *d)
 {
     names *ns = arg;
-    assert_true(ns->n < 32);
+    assert_true(ns->n < 64);
     ns->v[ns->n++] = cfg_name(d);
 }
 
@@ -372,7 +372,9 @@ static void match_glob_patterns(void **state)
 
     memset(&ns, 0, sizeof(ns));
     cfg_match(node_config_table, "*", collect_cb, &ns);
-    assert_int_equal(ns.n, 17);
+    size_t settings = 0;
+    while (node_config_table[settings].name) settings++;
+    assert_int_equal(ns.n, settings); /* "*" matches every setting once */
 
     memset(&ns, 0, sizeof(ns));
     cfg_match(node_config_table, "proto-*-len", collect_cb, &ns);

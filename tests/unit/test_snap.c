@@ -129,13 +129,15 @@ static void assert_ks_equal(ks_t *a, ks_t *b)
 /* Write f->ks at `lsn`, load it into a fresh keyspace, compare. */
 static void round_trip(fx *f, uint64_t lsn)
 {
-    assert_int_equal(snap_write(f->path, f->ks, lsn, 1700000000000), 0);
+    assert_int_equal(snap_write(f->path, f->ks, lsn, 7, 1700000000000), 0);
     ks_t *back = ks_create();
     uint64_t got = 0;
+    uint32_t version = 0;
     char msg[256];
-    int rc = snap_load(f->path, back, &got, msg, sizeof(msg));
+    int rc = snap_load(f->path, back, &got, &version, msg, sizeof(msg));
     if (rc != 0) fail_msg("snap_load: %s (%s)", cairn_strerror(rc), msg);
     assert_int_equal(got, lsn);
+    assert_int_equal(version, 7);
     assert_ks_equal(f->ks, back);
     ks_destroy(back);
 }
@@ -183,7 +185,7 @@ static void assert_load_corrupt(fx *f)
     ks_t *back = ks_create();
     uint64_t lsn = 0;
     char msg[256];
-    assert_int_equal(snap_load(f->path, back, &lsn, msg, sizeof(msg)), CAIRN_ECORRUPT);
+    assert_int_equal(snap_load(f->path, back, &lsn, NULL, msg, sizeof(msg)), CAIRN_ECORRUPT);
     assert_non_null(strstr(msg, f->path));
     assert_non_null(strstr(msg, "offset"));
     ks_destroy(back);
@@ -205,7 +207,7 @@ static void strings_round_trip(void **state)
 
     ks_t *back = ks_create();
     uint64_t lsn;
-    assert_int_equal(snap_load(f->path, back, &lsn, NULL, 0), 0);
+    assert_int_equal(snap_load(f->path, back, &lsn, NULL, NULL, 0), 0);
     ks_ent_t *e = ks_find(back, "expired", 7);
     assert_non_null(e);
     assert_int_equal(ks_ent_expire(e), 1000);
@@ -284,7 +286,7 @@ static void overwrite_replaces_whole_file(void **state)
 {
     fx *f = *state;
     small_keyspace(f->ks);
-    assert_int_equal(snap_write(f->path, f->ks, 5, 1), 0);
+    assert_int_equal(snap_write(f->path, f->ks, 5, 7, 1), 0);
     ks_del(f->ks, "a", 1);
     SET(f->ks, "new", "key", KS_NO_EXPIRE);
     round_trip(f, 6);
@@ -300,7 +302,7 @@ static void flipped_byte_anywhere_is_corrupt(void **state)
 {
     fx *f = *state;
     small_keyspace(f->ks);
-    assert_int_equal(snap_write(f->path, f->ks, 42, 1700000000000), 0);
+    assert_int_equal(snap_write(f->path, f->ks, 42, 7, 1700000000000), 0);
     size_t len;
     char *img = slurp(f->path, &len);
     static const unsigned char flips[] = {0x01, 0x80, 0xff};
@@ -319,7 +321,7 @@ static void truncated_file_is_corrupt(void **state)
 {
     fx *f = *state;
     small_keyspace(f->ks);
-    assert_int_equal(snap_write(f->path, f->ks, 42, 1700000000000), 0);
+    assert_int_equal(snap_write(f->path, f->ks, 42, 7, 1700000000000), 0);
     size_t len;
     char *img = slurp(f->path, &len);
     for (size_t cut = 0; cut < len; cut++) {
@@ -339,7 +341,7 @@ static void missing_file_is_enoent(void **state)
     fx *f = *state;
     uint64_t lsn = 7;
     char msg[256];
-    assert_int_equal(snap_load(f->path, f->ks, &lsn, msg, sizeof(msg)), -ENOENT);
+    assert_int_equal(snap_load(f->path, f->ks, &lsn, NULL, msg, sizeof(msg)), -ENOENT);
     assert_int_equal(lsn, 7);
     assert_int_equal(ks_size(f->ks), 0);
 }
@@ -350,7 +352,7 @@ static void write_into_missing_dir_fails(void **state)
     char p[160];
     snprintf(p, sizeof(p), "%s/nope/dump.snap", f->dir);
     SET(f->ks, "a", "b", KS_NO_EXPIRE);
-    assert_int_equal(snap_write(p, f->ks, 1, 1), -ENOENT);
+    assert_int_equal(snap_write(p, f->ks, 1, 7, 1), -ENOENT);
 }
 
 int main(void)
