@@ -7,7 +7,8 @@
 #
 #   make            build build/cairn
 #   make up         install what is missing, build, start the embedded default
-#   make test       install what is missing, build, run every test
+#   make test       install what is missing, build, run every test (and again
+#                   under ASan + UBSan)
 #   make check-asan the whole suite under AddressSanitizer + UBSan
 #   make bench      benchmarks against redis-server (not part of test)
 #   make deps       apt-get install the Debian packages that are missing
@@ -28,9 +29,15 @@ BUILD   ?= build
 
 LIB_SRC  := $(wildcard src/lib/*.c) $(wildcard src/net/*.c)
 NODE_SRC := $(wildcard src/node/*.c)
+MANAGER_SRC := $(wildcard src/manager/*.c)
+CTL_SRC  := $(wildcard src/ctl/*.c)
 MAIN_SRC := src/main.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
+MANAGER_OBJ := $(MANAGER_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
+# Everything a role needs besides the library; unit tests link it too.
+APP_OBJ  := $(NODE_OBJ) $(MANAGER_OBJ) $(CTL_OBJ)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -50,12 +57,12 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libcairn.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/cairn: $(MAIN_OBJ) $(NODE_OBJ) $(BUILD)/libcairn.a
+$(BUILD)/cairn: $(MAIN_OBJ) $(APP_OBJ) $(BUILD)/libcairn.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a $(NODE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a $(APP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(filter-out %/main.o,$(NODE_OBJ)) \
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(filter-out %/main.o,$(APP_OBJ)) \
 	    $(BUILD)/libcairn.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/hiredis_client: tests/integration/hiredis_client.c
@@ -75,9 +82,11 @@ integration: all $(BUILD)/tests/hiredis_client
 	CAIRN_BIN=$(abspath $(BUILD)/cairn) HIREDIS_CLIENT=$(abspath $(BUILD)/tests/hiredis_client) \
 	    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration tests/diff
 
+# The whole suite: optimised build, then again under ASan + UBSan.
 test: deps
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) check-asan
 
 check-asan: deps
 	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g" \

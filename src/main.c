@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl/ctl.h"
+#include "manager/manager.h"
 #include "node/node.h"
 
 #define CAIRN_VERSION "0.1.0"
@@ -13,8 +15,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cairn <command> [options]\n\n"
             "  node       a data node: one replica of one shard (RESP on --port, default 7001)\n"
+            "  manager    cluster management: registry, shard configurations, failover\n"
+            "             (RESP on --port, default 7100; one active per cluster via etcd)\n"
+            "  ctl        operator CLI: status, shard create, switchover, node weight\n"
             "  version    print the version\n\n"
-            "Run `cairn node --help` for the node's options.\n");
+            "Run `cairn <command> --help` for a command's options.\n");
 }
 
 int main(int argc, char **argv)
@@ -24,6 +29,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "node") == 0) return node_main(argc, argv);
+    if (strcmp(argv[1], "manager") == 0) return manager_main(argc, argv);
+    if (strcmp(argv[1], "ctl") == 0) return ctl_main(argc, argv);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("cairn %s\n", CAIRN_VERSION);
         return 0;

@@ -32,6 +32,7 @@ typedef struct mstate_node {
     mjson_node info;   /* the record as it should be in etcd */
     int64_t mod_rev;   /* etcd mod_revision of the record; 0 = not in etcd */
     bool stored;       /* etcd holds exactly `info` */
+    int64_t store_retry_at; /* after a failed write: not before this (manager's) */
     /* health, from heartbeats (see pl_node for `seen` / `last_seen`) */
     bool seen;
     int64_t last_seen;

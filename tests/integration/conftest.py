@@ -6,6 +6,18 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cairnlib import CAIRN_BIN, Node  # noqa: E402
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def assert_no_sanitizer_report(n):
+    """Under `make check-asan` a sanitizer writes its report to the node's
+    log; any report fails the test that ran the node."""
+    log = n.log()
+    for mark in SANITIZER_MARKS:
+        if mark in log:
+            i = log.index(mark)
+            pytest.fail(f"sanitizer report in {n.log_path}:\n{log[max(0, i - 200):i + 3000]}")
+
 
 @pytest.fixture
 def node(tmp_path):
@@ -15,6 +27,7 @@ def node(tmp_path):
     n = Node(tmp_path).start()
     yield n
     n.stop()
+    assert_no_sanitizer_report(n)
 
 
 @pytest.fixture
@@ -31,5 +44,7 @@ def make_node(tmp_path):
     yield make
     for n in made:
         if n.alive():
-            n.kill()
+            n.stop()
         n._close_log()
+    for n in made:
+        assert_no_sanitizer_report(n)

@@ -7,6 +7,9 @@
  *   etcd_fixture_pause(&f);  etcd_fixture_resume(&f);   SIGSTOP / SIGCONT
  *   etcd_fixture_stop(&f);             SIGTERM, SIGKILL after 5 s, reap, rm -rf dir
  *
+ * and two kinds of dead endpoint: etcd_fixture_free_port() (connections
+ * refused) and etcd_blackhole_open() (connections hang).
+ *
  * The member listens on two free loopback ports (found by binding port 0),
  * keeps its data in a mkdtemp directory under $TMPDIR (or /tmp), and writes
  * its output to DIR/etcd.log, whose tail is printed when start fails.  The
@@ -86,6 +89,37 @@ static inline int etcd_fixture_free_port(void)
     if (fd < 0) return -1;
     close(fd);
     return port;
+}
+
+/* A loopback port where connect() hangs, as to a host that drops packets:
+ * a listener that never accepts, its accept queue filled by a few pending
+ * connections, so the kernel drops further SYNs. */
+typedef struct etcd_blackhole {
+    int fds[4]; /* the listener, then the fillers */
+    int port;
+} etcd_blackhole;
+
+static inline int etcd_blackhole_open(etcd_blackhole *b)
+{
+    b->port = -1;
+    for (size_t i = 0; i < 4; i++) b->fds[i] = -1;
+    b->fds[0] = etcd_fixture_hold_port(&b->port);
+    if (b->fds[0] < 0 || listen(b->fds[0], 0) != 0) return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (size_t i = 1; i < 4; i++) {
+        b->fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (b->fds[i] < 0) return -1;
+        if (connect(b->fds[i], (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) return -1;
+    }
+    etcd_fixture_sleep_ms(50); /* let the handshakes that can complete do so */
+    return 0;
+}
+
+static inline void etcd_blackhole_close(etcd_blackhole *b)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (b->fds[i] >= 0) close(b->fds[i]);
 }
 
 static inline int etcd_fixture_rm_cb(const char *path, const struct stat *st, int flag,

@@ -16,7 +16,8 @@
  * compare-and-swap put success and failure with *current; create_if_absent
  * twice (the second loses and sees the owner); cas_delete; lease grant,
  * keepalive, and the key vanishing after expiry; revoke; an unknown lease;
- * a dead first endpoint; all endpoints dead; a paused etcd failing calls
+ * a refusing first endpoint; a first endpoint that never completes the
+ * connect (fail-over within its share of the timeout); all endpoints dead; a paused etcd failing calls
  * within the timeout, then serving again after it resumes.
  */
 #include <errno.h>
@@ -972,12 +973,41 @@ static void live_dead_first_endpoint_fails_over(void **state)
     assert_non_null(e);
     long t0 = etcd_fixture_now_ms();
     OK(etcd_put(e, "failover/k", 10, "v", 1, 0, NULL));
+    assert_string_equal(etcd_last_error(e), ""); /* the refused endpoint is not a failure */
     etcd_kvs k;
     OK(etcd_get(e, "failover/k", 10, &k));
     assert_int_equal(k.n, 1);
     etcd_kvs_free(&k);
     assert_true(etcd_fixture_now_ms() - t0 < 1000); /* a refused connect costs nothing */
     etcd_destroy(e);
+}
+
+static void live_blackholed_first_endpoint_fails_over(void **state)
+{
+    (void)live(state);
+    etcd_blackhole bh;
+    if (etcd_blackhole_open(&bh) != 0) fail_msg("blackhole: %s", strerror(errno));
+    char eps[256];
+    snprintf(eps, sizeof(eps), "http://127.0.0.1:%d,%s", bh.port, g_etcd.endpoint);
+    etcd_t *e = etcd_create(eps, 1000); /* each endpoint may take 500 ms to connect */
+    long t0 = etcd_fixture_now_ms();
+    OK(etcd_put(e, "blackhole/k", 11, "v", 1, 0, NULL));
+    long took = etcd_fixture_now_ms() - t0;
+    assert_true(took >= 400 && took < 1000);
+    t0 = etcd_fixture_now_ms(); /* the next call starts where the last one succeeded */
+    OK(etcd_put(e, "blackhole/k", 11, "w", 1, 0, NULL));
+    assert_true(etcd_fixture_now_ms() - t0 < 300);
+    etcd_destroy(e);
+
+    /* Alone, the blackhole costs exactly the timeout. */
+    snprintf(eps, sizeof(eps), "http://127.0.0.1:%d", bh.port);
+    e = etcd_create(eps, 300);
+    t0 = etcd_fixture_now_ms();
+    assert_int_equal(etcd_put(e, "blackhole/k", 11, "v", 1, 0, NULL), -ETIMEDOUT);
+    took = etcd_fixture_now_ms() - t0;
+    assert_true(took >= 250 && took < 800);
+    etcd_destroy(e);
+    etcd_blackhole_close(&bh);
 }
 
 static void live_all_endpoints_dead_is_refused(void **state)
@@ -1060,6 +1090,7 @@ int main(void)
         LIVE(live_lease_revoke_deletes_keys),
         LIVE(live_unknown_lease_is_not_found),
         LIVE(live_dead_first_endpoint_fails_over),
+        LIVE(live_blackholed_first_endpoint_fails_over),
         LIVE(live_all_endpoints_dead_is_refused),
         LIVE(live_paused_etcd_times_out_then_recovers),
     };
