@@ -31,6 +31,9 @@
 #   BENCH_SECS=S      target seconds per run (default 2; quick 0.3)
 #   BENCH_ROUNDS=N    alternating rounds per (test, pipeline) (default 3)
 #   BENCH_MEM_KEYS=N  keys for the memory part (default 1000000)
+#   BENCH_LEVELS, BENCH_TESTS, BENCH_PIPELINES   subsets, e.g. BENCH_LEVELS=always
+#                     BENCH_TESTS=set,incr BENCH_PIPELINES=1 (for chasing one row)
+#   BENCH_NO_MEMORY=1 skip the memory part
 #   BENCH_PIN=1       pin the servers to CPU 1 and redis-benchmark to CPU 0
 #                     (default: unpinned, the scheduler decides)
 #   CAIRN_BIN, REDIS_SERVER, REDIS_BENCHMARK, REDIS_CLI   override binaries
@@ -61,6 +64,9 @@ else
     N_MIN=20000
 fi
 PIPELINES=(1 16)
+[[ -n ${BENCH_LEVELS:-} ]] && read -r -a LEVELS <<<"${BENCH_LEVELS//,/ }"
+[[ -n ${BENCH_TESTS:-} ]] && read -r -a TESTS <<<"${BENCH_TESTS//,/ }"
+[[ -n ${BENCH_PIPELINES:-} ]] && read -r -a PIPELINES <<<"${BENCH_PIPELINES//,/ }"
 N_MAX=20000000
 RUN_TIMEOUT=300           # seconds; a run that takes longer counts as failed
 
@@ -285,11 +291,12 @@ for level in "${LEVELS[@]}"; do
         no) run_level no no no no ;;
         everysec) run_level everysec everysec yes everysec ;;
         always) run_level always always yes always ;;
+        *) die "unknown durability level '$level' (no, everysec, always)" ;;
     esac
 done
-run_memory
+[[ ${BENCH_NO_MEMORY:-0} == 1 ]] || run_memory
 
-print_table
-print_memory
+((${#ROWS[@]})) && print_table
+((${#MEM_ROWS[@]})) && print_memory
 awk -v a="$T_START" -v b="$(now)" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" \
     'BEGIN { printf "\ntotal time %.0f s, load average at end: %s\n", b - a, l }'
