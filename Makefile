@@ -45,7 +45,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEBS := build-essential pkg-config clang libuv1-dev libxxhash-dev \
         libcurl4-openssl-dev libjansson-dev libssl-dev \
         libcmocka-dev libhiredis-dev redis-server redis-tools \
-        etcd-server etcd-client python3 python3-pytest python3-redis
+        etcd-server etcd-client curl python3 python3-pytest python3-redis
 
 .PHONY: all deps up test unit integration check-asan bench clean
 all: $(BUILD)/cairn

@@ -49,7 +49,9 @@ static void lease_alive(elect *e, int64_t sent, int64_t ttl_s)
     e->ttl_ms = ttl_s * 1000;
     e->deadline = sent + e->ttl_ms - e->p.guard_ms;
     e->renew_at = sent + e->ttl_ms / 3;
-    if (e->failures) log_notice("election: etcd reachable again");
+    if (e->lapsed) log_notice("election: lease renewed; acting as the active manager again");
+    else if (e->failures) log_notice("election: etcd reachable again");
+    e->lapsed = false;
     e->failures = 0;
 }
 
@@ -57,6 +59,7 @@ static void lease_lost(elect *e)
 {
     if (e->leader) log_warn("election: our lease is gone; no longer the active manager");
     e->leader = false;
+    e->lapsed = false;
     e->lease = 0;
     e->deadline = 0;
 }
@@ -76,8 +79,10 @@ static bool renew(elect *e)
         return false;
     }
     failed(e, "lease keepalive", rc);
-    if (e->leader && e->io.now(e->io.data) >= e->deadline && e->failures == 1)
+    if (e->leader && !e->lapsed && e->io.now(e->io.data) >= e->deadline) {
+        e->lapsed = true;
         log_warn("election: could not renew the lease in time; not acting until it is");
+    }
     return true;
 }
 

@@ -69,6 +69,7 @@ typedef struct elect {
     int64_t renew_at;    /* next keepalive */
     int64_t next_at;     /* next campaign (standby) / retry after a failure */
     bool leader;
+    bool lapsed;         /* leader whose deadline passed without a renewal (logged once) */
     uint64_t term;       /* incremented each time leadership is gained */
     int failures;        /* consecutive failed calls (for backoff and logs) */
     char holder[ELECT_HOLDER_MAX]; /* leader key's value when we lost, "" unknown */

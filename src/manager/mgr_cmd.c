@@ -105,8 +105,8 @@ static void not_active(mgr_t *m, cairn_buf *out)
 typedef pl_result decide_fn(mgr_t *m, const pl_shard *cur, const void *req, pl_shard *next,
                             char *err, size_t errlen);
 
-static void change_shard(mgr_t *m, uint32_t shard, decide_fn *decide, const void *req,
-                         const char *what, cairn_buf *out)
+static void change_shard_reply(mgr_t *m, uint32_t shard, decide_fn *decide, const void *req,
+                               const char *what, cairn_buf *out)
 {
     for (int attempt = 0; attempt < 4; attempt++) {
         mstate_shard *row = mstate_shard_find(&m->st, shard);
@@ -144,7 +144,34 @@ static void change_shard(mgr_t *m, uint32_t shard, decide_fn *decide, const void
     reply_error(out, "ERR configuration changed concurrently too often; retry");
 }
 
+/* The same, for a caller that wants no reply (out == NULL). */
+static void change_shard(mgr_t *m, uint32_t shard, decide_fn *decide, const void *req,
+                         const char *what, cairn_buf *out)
+{
+    cairn_buf sink;
+    if (!out) {
+        buf_init(&sink);
+        out = &sink;
+    }
+    change_shard_reply(m, shard, decide, req, what, out);
+    if (out == &sink) buf_close(&sink);
+}
+
 /* ---- node protocol -------------------------------------------------------- */
+
+typedef struct member_req {
+    uint64_t version, node, requester;
+} member_req;
+
+static pl_result decide_restarted(mgr_t *m, const pl_shard *cur, const void *req,
+                                  pl_shard *next, char *err, size_t errlen)
+{
+    (void)m;
+    (void)err;
+    (void)errlen;
+    const member_req *r = req;
+    return pl_restarted(cur, r->node, r->version, next);
+}
 
 static void cmd_heartbeat(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *out)
 {
@@ -179,14 +206,26 @@ static void cmd_heartbeat(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf
         mgr_shard_reload(m, hb.shard);
     }
     row = mstate_shard_of(&m->st, hb.node.id);
+    if (hb.version > 0) {
+        n->acked = hb.version;
+        n->restart_bump = 0;
+    } else if (row && (n->acked > 0 || hb.last_lsn > 0) &&
+               n->restart_bump != row->s.cfg.version) {
+        /* A member reporting no configuration although it had one (or has
+         * a log) restarted; a lone primary needs a version it holds no
+         * entries of (pl_restarted).  Once per restart. */
+        member_req r = {0, hb.node.id, 0};
+        uint32_t shard = row->s.cfg.shard;
+        uint64_t before = row->s.cfg.version;
+        change_shard(m, shard, decide_restarted, &r, "restarted lone primary", NULL);
+        row = mstate_shard_of(&m->st, hb.node.id);
+        n = mstate_node_find(&m->st, hb.node.id);
+        if (row && row->s.cfg.version != before) n->restart_bump = row->s.cfg.version;
+    }
     json_t *j = json_object();
     json_object_set_new(j, "shard", row ? mstate_config_json(&m->st, &row->s) : json_null());
     reply_json(out, j);
 }
-
-typedef struct member_req {
-    uint64_t version, node, requester;
-} member_req;
 
 static pl_result decide_remove(mgr_t *m, const pl_shard *cur, const void *req, pl_shard *next,
                                char *err, size_t errlen)
@@ -374,7 +413,7 @@ static const struct {
 static void cmd_info(mgr_t *m, cairn_buf *out)
 {
     char buf[2048];
-    char hid[128] = "", haddr[MJSON_ADDR_MAX] = "";
+    char hid[128] = "", haddr[sizeof(m->addr)] = "";
     bool acting = mgr_acting(m);
     if (acting) {
         snprintf(hid, sizeof(hid), "%s", m->id);

@@ -40,6 +40,11 @@ typedef struct mstate_node {
     uint64_t version;
     enum repl_role role;
     uint64_t last_lsn, durable_lsn, commit_lsn;
+    /* restart detection (manager's, this term): the last non-zero version
+     * the node reported, and the version given to it as a restarted lone
+     * primary (so a node that never adopts it is not bumped again) */
+    uint64_t acked;
+    uint64_t restart_bump;
 } mstate_node;
 
 typedef struct mstate_shard {

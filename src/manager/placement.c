@@ -333,6 +333,15 @@ pl_result pl_switchover(const pl_view *v, const pl_shard *cur, uint64_t target, 
     return changed(cur, &next, out);
 }
 
+/* ---- a restarted primary ------------------------------------------------ */
+
+pl_result pl_restarted(const pl_shard *cur, uint64_t node, uint64_t reported, pl_shard *out)
+{
+    if (reported != 0 || cur->cfg.primary != node || cur->cfg.nsec != 0) return PL_NOCHANGE;
+    pl_shard next = *cur;
+    return changed(cur, &next, out);
+}
+
 /* ---- periodic repair ------------------------------------------------------ */
 
 pl_result pl_repair(const pl_view *v, const pl_shard *cur, pl_shard *out, char *why,

@@ -17,6 +17,8 @@
  *   SHARD-CREATE replicas          pl_create         new shard (version 1) on spare nodes
  *   SWITCHOVER [target]            pl_switchover     target primary, old primary secondary
  *   (every 200 ms)                 pl_repair         drop a dead learner / add a spare learner
+ *   HEARTBEAT of a restarted lone primary
+ *                                  pl_restarted      same members, new version
  *
  * Invariants kept here (DESIGN.md "Replication"):
  *  1. Configurations change only from version v to v + 1, and only when the
@@ -135,6 +137,18 @@ pl_result pl_create(const pl_view *v, uint32_t replicas, pl_shard *out, char *er
  * no healthy secondary to pick. */
 pl_result pl_switchover(const pl_view *v, const pl_shard *cur, uint64_t target, pl_shard *out,
                         char *err, size_t errlen);
+
+/* A heartbeat from `node` reporting configuration version `reported`.  A
+ * node restarted without a configuration reports 0; the replication layer
+ * will not act as primary again of a version it already holds entries of
+ * (lib/repl.h), so a restarted primary needs a new version.  Only when it
+ * is the sole voting member (no secondaries) does the manager give it one:
+ * its durable log then holds every committed write (commit = its own
+ * durable LSN).  With secondaries, they notice the silent primary and ask
+ * to replace it (invariant 4), which is the safe path: the new primary is
+ * one of them (invariant 5).
+ * PL_CHANGED with *out = cur at version + 1, or PL_NOCHANGE. */
+pl_result pl_restarted(const pl_shard *cur, uint64_t node, uint64_t reported, pl_shard *out);
 
 /* Periodic repair of one shard, at most one change per call:
  *   1. a learner silent for more than PL_UNHEALTHY_MS (or unregistered) is
