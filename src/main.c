@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "gateway/gw.h"
 #include "manager/manager.h"
 #include "node/node.h"
 
@@ -16,6 +17,7 @@ static void usage(FILE *f)
             "usage: cairn <command> [options]\n\n"
             "  node       a data node: one replica of one shard (RESP on --port, default 7001)\n"
             "  manager    cluster management: registry, shard configurations, failover\n"
+            "  gateway    the client endpoint: routes every key to its shard (default :6380)\n"
             "             (RESP on --port, default 7100; one active per cluster via etcd)\n"
             "  ctl        operator CLI: status, shard create, switchover, node weight\n"
             "  version    print the version\n\n"
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "node") == 0) return node_main(argc, argv);
     if (strcmp(argv[1], "manager") == 0) return manager_main(argc, argv);
     if (strcmp(argv[1], "ctl") == 0) return ctl_main(argc, argv);
+    if (strcmp(argv[1], "gateway") == 0) return gateway_main(argc, argv);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("cairn %s\n", CAIRN_VERSION);
         return 0;

@@ -42,6 +42,8 @@ struct rconn {
     uv_tcp_t *tcp;          /* NULL when DOWN; freed by its close callback */
     uv_connect_t connect;
     uv_timer_t timer;       /* connect timeout, reply timeout, backoff */
+    uv_prepare_t prep;      /* writes once per loop turn: requests batch up */
+    int closing_handles;
     cairn_buf out;          /* requests not yet written */
     cairn_buf in;           /* reply bytes not yet matched */
     pending *q;             /* ring of requests awaiting replies */
@@ -50,6 +52,8 @@ struct rconn {
     int64_t down_until;     /* backoff: no connect before this (mono ms) */
     int64_t backoff;
     int destroyed;
+    char *hello;
+    size_t hello_len;
 };
 
 static void start_connect(rconn_t *c);
@@ -70,6 +74,21 @@ static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg)
     }
     c->q[(c->qhead + c->qlen) % c->qcap] = (pending){cb, arg, now_ms()};
     c->qlen++;
+}
+
+static void q_push_front(rconn_t *c, rconn_reply_cb cb, void *arg)
+{
+    q_push(c, cb, arg); /* grow if needed, then rotate the new entry to the head */
+    pending p = c->q[(c->qhead + c->qlen - 1) % c->qcap];
+    c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
+    c->q[c->qhead] = p;
+}
+
+static void swallow(void *arg, const char *reply, size_t len)
+{
+    (void)arg;
+    (void)reply;
+    (void)len;
 }
 
 static pending q_pop(rconn_t *c)
@@ -95,16 +114,17 @@ static void reset(rconn_t *c, const char *why)
     uv_timer_stop(&c->timer);
     c->out.len = c->out.pos = 0;
     c->in.len = c->in.pos = 0;
+    size_t unsent = c->unsent;
     c->unsent = 0;
     if (why && !c->destroyed) log_debug("connection to %s lost: %s", c->addr, why);
     c->backoff = c->backoff ? (c->backoff * 2 > 1000 ? 1000 : c->backoff * 2) : 50;
     c->down_until = now_ms() + c->backoff;
     /* Callbacks may send again (queueing on the now DOWN connection): pop
      * only what was pending when the failure happened. */
-    size_t n = c->qlen;
-    while (n-- && c->qlen) {
+    size_t n = c->qlen, sent = c->qlen - unsent;
+    for (size_t i = 0; i < n && c->qlen; i++) {
         pending p = q_pop(c);
-        p.cb(p.arg, NULL, 0);
+        p.cb(p.arg, NULL, i < sent ? RCONN_MAYBE_SENT : RCONN_UNSENT);
     }
     if (was_up && c->opts.on_state) c->opts.on_state(c->opts.state_arg, 0);
 }
@@ -203,6 +223,17 @@ static void on_connect(uv_connect_t *req, int status)
     }
     c->state = UP;
     c->backoff = 0;
+    if (c->hello) {
+        /* The hello goes before everything queued while connecting. */
+        cairn_buf nb;
+        buf_init(&nb);
+        buf_append(&nb, c->hello, c->hello_len);
+        buf_append(&nb, c->out.data + c->out.pos, buf_unread(&c->out));
+        buf_close(&c->out);
+        c->out = nb;
+        q_push_front(c, swallow, NULL);
+        c->unsent++;
+    }
     uv_tcp_nodelay(c->tcp, 1);
     uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read);
     uv_timer_stop(&c->timer);
@@ -256,21 +287,29 @@ rconn_t *rconn_create(uv_loop_t *loop, const char *addr, const rconn_opts *opts)
     c->loop = loop;
     c->addr = cairn_strndup(addr, strlen(addr));
     if (opts) c->opts = *opts;
+    if (c->opts.hello && c->opts.hello_len) {
+        c->hello = cairn_strndup(c->opts.hello, c->opts.hello_len);
+        c->hello_len = c->opts.hello_len;
+    }
     if (!c->opts.connect_timeout_ms) c->opts.connect_timeout_ms = 1000;
     if (!c->opts.max_pending) c->opts.max_pending = 100000;
     buf_init(&c->out);
     buf_init(&c->in);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
+    uv_prepare_init(loop, &c->prep);
+    c->prep.data = c;
     return c;
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
     rconn_t *c = h->data;
+    if (--c->closing_handles > 0) return;
     buf_close(&c->out);
     buf_close(&c->in);
     cairn_free(c->q);
+    cairn_free(c->hello);
     cairn_free(c->addr);
     cairn_free(c);
 }
@@ -280,7 +319,9 @@ void rconn_destroy(rconn_t *c)
     if (!c || c->destroyed) return;
     c->destroyed = 1;
     reset(c, NULL);
+    c->closing_handles = 2;
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&c->prep, on_timer_closed);
 }
 
 static int admit(rconn_t *c)
@@ -290,11 +331,19 @@ static int admit(rconn_t *c)
     return 0;
 }
 
+static void on_prep(uv_prepare_t *p)
+{
+    rconn_t *c = p->data;
+    uv_prepare_stop(p);
+    flush(c);
+}
+
 static void queued(rconn_t *c, rconn_reply_cb cb, void *arg)
 {
     q_push(c, cb, arg);
     c->unsent++;
-    if (c->state == UP) flush(c);
+    /* Everything queued during this loop turn goes out in one write. */
+    if (c->state == UP) uv_prepare_start(&c->prep, on_prep);
     else if (c->state == DOWN) start_connect(c);
 }
 

@@ -21,7 +21,11 @@
 typedef struct rconn rconn_t;
 
 /* `reply` is one complete RESP frame (valid only during the call), or NULL
- * on failure. */
+ * on failure; then `len` tells whether the request may have reached the
+ * server: RCONN_UNSENT (it was never written: safe to retry, even a write)
+ * or RCONN_MAYBE_SENT (its outcome is unknown). */
+#define RCONN_MAYBE_SENT 0
+#define RCONN_UNSENT 1
 typedef void (*rconn_reply_cb)(void *arg, const char *reply, size_t len);
 /* Connection state changes (up = true once connected). */
 typedef void (*rconn_state_cb)(void *arg, int up);
@@ -33,6 +37,10 @@ typedef struct rconn_opts {
     size_t max_pending;         /* requests queued or in flight; default 100000 */
     rconn_state_cb on_state;
     void *state_arg;
+    /* A RESP request sent first on every new connection (e.g. AUTH or a
+     * mode switch); its reply is swallowed.  NULL = none. */
+    const char *hello;
+    size_t hello_len;
 } rconn_opts;
 
 /* `addr` is "host:port".  Returns NULL on a malformed address. */

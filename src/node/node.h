@@ -39,6 +39,7 @@ typedef struct replica replica_t;
 #define CLIENT_REPLAY (1u << 5)            /* the WAL replay pseudo-client */
 #define CLIENT_AUTHED (1u << 6)
 #define CLIENT_NOHOLD (1u << 7)            /* a replication peer: replies never held */
+#define CLIENT_READONLY (1u << 8)          /* CAIRN READONLY: reads allowed on a secondary */
 
 /* A span of reply bytes that may not leave before `lsn` is committed. */
 typedef struct hold_mark {

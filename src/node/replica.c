@@ -843,10 +843,17 @@ void replica_cmd(client_t *c)
     const resp_arg *sub = &c->argv[1];
     if (!rp) {
         if (arg_eq(sub, "id")) reply_null(&c->out, c->proto);
+        else if ((arg_eq(sub, "readonly") || arg_eq(sub, "readwrite")) && c->argc == 2) reply_ok(&c->out);
         else reply_error(&c->out, "ERR this node is standalone (started without --manager)");
         return;
     }
-    if (arg_eq(sub, "repl")) cmd_repl(c, rp);
+    if (arg_eq(sub, "readonly") && c->argc == 2) {
+        c->flags |= CLIENT_READONLY;
+        reply_ok(&c->out);
+    } else if (arg_eq(sub, "readwrite") && c->argc == 2) {
+        c->flags &= ~CLIENT_READONLY;
+        reply_ok(&c->out);
+    } else if (arg_eq(sub, "repl")) cmd_repl(c, rp);
     else if (arg_eq(sub, "snapchunk")) cmd_snapchunk(c, rp);
     else if (arg_eq(sub, "snapend")) cmd_snapend(c, rp);
     else if (arg_eq(sub, "status") && c->argc == 2) cmd_status(c, rp);
@@ -893,6 +900,10 @@ bool replica_admit(client_t *c, unsigned flags)
         reply_error(&c->out, "CLUSTERDOWN this node holds no shard yet");
         return false;
     }
+    /* Replica reads (CAIRN READONLY): a secondary holds every committed
+     * write; its replies still wait for the commit index the primary sends,
+     * so they never reveal an uncommitted write (invariant 3). */
+    if (role == REPL_SECONDARY && (c->flags & CLIENT_READONLY) && !(flags & CMD_WRITE)) return true;
     peer *p = peer_find(rp, cfg->primary);
     reply_errorf(&c->out, "NOTPRIMARY %" PRIu64 " %s", cfg->version, p ? p->addr : "-");
     return false;

@@ -1,0 +1,135 @@
+/*
+ * gw.h — the gateway: one Redis endpoint in front of the whole cluster.
+ *
+ * Flow of a request:
+ *
+ *   gw_client.c  read -> resp_parse_request -> route():
+ *                  local command (PING, INFO, ...)  -> reply now
+ *                  one key / keys of one shard      -> one backend request
+ *                  keys of many shards (MGET ...)   -> one request per shard,
+ *                                                      merged in key order
+ *                  all shards (DBSIZE, KEYS, SCAN)  -> fan out, merge
+ *   gw_backend.c pick a node of the shard (primary; a replica by read policy
+ *                and scheduling policy) -> rconn (pipelined, shared by all
+ *                clients) -> reply frame -> the client's slot
+ *   gw_client.c  replies leave in request order (a queue of slots)
+ *
+ * Retries: a request refused before execution (NOTPRIMARY, TRYAGAIN,
+ * CLUSTERDOWN, or never written to the socket) is retried after the
+ * topology refreshes, until `retry-ms`; a read whose connection broke is
+ * retried too; a write whose outcome is unknown is never re-sent (the
+ * client gets an error saying so), so no write is applied twice.
+ */
+#ifndef CAIRN_GW_H
+#define CAIRN_GW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gateway/gw_config.h"
+#include "lib/buf.h"
+#include "lib/policy.h"
+#include "lib/resp.h"
+#include "lib/ring.h"
+#include "net/rconn.h"
+
+#define GW_MAX_CONNS 8
+#define GW_MAX_REPLICAS 8
+#define GW_HIST 40 /* latency histogram buckets: [2^i, 2^(i+1)) microseconds */
+
+typedef struct gw gw_t;
+typedef struct gw_client gw_client;
+
+enum gw_read_policy { READ_PRIMARY, READ_REPLICA, READ_PREFER_REPLICA, READ_ANY };
+
+typedef struct gw_node {
+    uint64_t id;
+    char addr[80];
+    uint32_t weight;
+    bool mgr_healthy;     /* the manager's view */
+    rconn_t *conns[GW_MAX_CONNS];    /* read-write connections */
+    rconn_t *ro_conns[GW_MAX_CONNS]; /* CAIRN READONLY connections (replica reads) */
+    size_t nconns, rr;
+    /* stats */
+    uint64_t requests, errors, retries;
+    int64_t outstanding;
+    uint64_t hist[GW_HIST];
+    /* health: passive ejection, probes, slow start */
+    int consecutive_errors;
+    int64_t ejected_until_us, eject_backoff_us, admitted_at_us;
+    bool ejected, seen;
+} gw_node;
+
+typedef struct gw_shard {
+    uint32_t id;
+    uint64_t version;
+    uint64_t primary;
+    uint64_t members[1 + GW_MAX_REPLICAS]; /* [0] = primary, then secondaries */
+    size_t nmembers;
+    void *pstate;                          /* policy state over members */
+} gw_shard;
+
+struct gw {
+    uv_loop_t *loop;
+    gw_config cfg;
+    const policy_ops *policy;
+    int read_policy;
+    /* topology */
+    gw_node **nodes;
+    size_t nnodes;
+    gw_shard *shards;
+    size_t nshards;
+    ring_t *ring;
+    int64_t topo_version;
+    char **mgrs;
+    size_t nmgr, mgr_idx;
+    rconn_t *mgr;
+    bool topo_inflight;
+    int64_t topo_last_ok_ms, topo_changes;
+    /* clients */
+    uv_tcp_t listener;
+    gw_client *clients;
+    size_t nclients;
+    uint64_t next_client_id;
+    char *readbuf;
+    /* timers and signals */
+    uv_timer_t tick, topo_timer;
+    uv_signal_t sigterm, sigint;
+    /* clients with replies to write at the end of this loop turn */
+    gw_client *dirty;
+    uv_prepare_t wprep;
+    /* retries waiting for their time */
+    struct gw_req *retry_head;
+    /* stats */
+    uint64_t commands, connections, cross_shard, retried, failed_unknown, errors;
+    int64_t start_ms;
+    bool stopping;
+};
+
+/* ---- gw_backend.c ---- */
+void gw_topology_start(gw_t *g);
+void gw_topology_refresh_soon(gw_t *g);
+void gw_topology_free(gw_t *g);
+gw_shard *gw_shard_for_key(gw_t *g, const char *key, size_t len);
+gw_shard *gw_shard_by_index(gw_t *g, size_t i);
+gw_node *gw_node_by_id(gw_t *g, uint64_t id);
+/* Choose a node of `s` for a request: the primary for writes and primary
+ * reads, else by read policy + scheduling policy among healthy members.
+ * *member_idx is the index in s->members (for policy reporting). */
+gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int read_policy, int *member_idx);
+/* Send raw request bytes to node n (read-only connection when ro). */
+int gw_node_send(gw_t *g, gw_node *n, bool ro, const char *req, size_t len, rconn_reply_cb cb,
+                 void *arg);
+void gw_node_done(gw_t *g, gw_shard *s, int member_idx, gw_node *n, int64_t latency_us, bool ok);
+void gw_health_tick(gw_t *g);
+void gw_info_cluster(gw_t *g, cairn_buf *b);
+
+/* ---- gw_client.c ---- */
+int gw_listen(gw_t *g);
+void gw_clients_close(gw_t *g);
+void gw_retry_tick(gw_t *g);
+void gw_retry_drop_all(gw_t *g);
+int gateway_main(int argc, char **argv);
+
+#endif

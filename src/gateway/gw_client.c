@@ -1,0 +1,964 @@
+/*
+ * gw_client.c — client connections of the gateway: parse, route, merge, and
+ * reply in request order.
+ *
+ * Each request gets a slot at the tail of its client's queue; backend
+ * replies fill slots in any order; flush() sends the done prefix.  A slot
+ * split over several shards (MGET, MSET, DEL, DBSIZE, KEYS ...) completes
+ * when its last part has answered, then merges the parts in key order.
+ *
+ * A slot outlives its client if the client leaves first: the client's
+ * memory goes when its handle is closed and its last slot is settled.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/reply.h"
+#include "lib/util.h"
+#include "node/cmd.h"
+
+#define MAX_SLOTS_PER_CLIENT 10000
+#define OUT_PAUSE (4u << 20)
+
+enum merge { M_ONE, M_MGET, M_SUM, M_OK, M_KEYS, M_SCAN };
+
+typedef struct gw_slot {
+    struct gw_slot *next;
+    gw_client *c;
+    cairn_buf reply;
+    int pending;
+    bool done;
+    enum merge kind;
+    resp_value **vals; /* M_MGET: one per key */
+    size_t nvals;
+    int64_t sum;
+    cairn_buf acc;     /* M_KEYS: concatenated elements */
+    size_t acc_n;
+    char *err;         /* first error of a part (full RESP line) */
+    size_t scan_idx;   /* M_SCAN: the shard index scanned */
+} gw_slot;
+
+typedef struct gw_req {
+    struct gw_req *next_retry;
+    gw_t *g;
+    gw_slot *slot;
+    char *bytes;
+    size_t len;
+    uint32_t shard_id;
+    bool write, ro;
+    size_t *pos; /* M_MGET: where this part's values go */
+    size_t npos;
+    int64_t deadline_ms, retry_at_ms, start_us;
+    int attempts;
+    uint64_t node_id;
+    int member_idx;
+} gw_req;
+
+struct gw_client {
+    uv_tcp_t tcp;
+    gw_t *g;
+    uint64_t id;
+    char addr[64];
+    char *name;
+    resp_parser parser;
+    cairn_buf query, out;
+    gw_slot *head, *tail;
+    size_t nslots;
+    int read_policy;
+    bool closing, handle_closed, paused, writing;
+    size_t refs; /* slots not yet freed */
+    int64_t ctime_ms;
+    gw_client *prev, *next;
+    gw_client *dnext; /* on g->dirty */
+    bool dirty;
+};
+
+static void send_req(gw_req *r);
+static void process(gw_client *c);
+static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
+
+/* ---- slots and replies ---- */
+
+static void slot_free(gw_slot *s)
+{
+    gw_client *c = s->c;
+    buf_close(&s->reply);
+    buf_close(&s->acc);
+    for (size_t i = 0; i < s->nvals; i++) resp_value_free(s->vals[i]);
+    cairn_free(s->vals);
+    cairn_free(s->err);
+    cairn_free(s);
+    c->refs--;
+    if (c->handle_closed && c->refs == 0) {
+        resp_parser_close(&c->parser);
+        buf_close(&c->query);
+        buf_close(&c->out);
+        cairn_free(c->name);
+        cairn_free(c);
+    }
+}
+
+static gw_slot *slot_new(gw_client *c, enum merge kind)
+{
+    gw_slot *s = cairn_calloc(1, sizeof(*s));
+    s->c = c;
+    s->kind = kind;
+    buf_init(&s->reply);
+    buf_init(&s->acc);
+    if (c->tail) c->tail->next = s;
+    else c->head = s;
+    c->tail = s;
+    c->nslots++;
+    c->refs++;
+    return s;
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    gw_client *c = w->data;
+    cairn_free(((uv_buf_t *)(w + 1))->base);
+    cairn_free(w);
+    c->writing = false;
+    if (status < 0 || c->closing) return;
+    if (c->paused && c->nslots < MAX_SLOTS_PER_CLIENT / 2) {
+        c->paused = false;
+        process(c);
+    }
+    if (buf_unread(&c->out) && !c->writing) {
+        /* more queued while this write was in flight */
+        uv_write_t *nw = cairn_malloc(sizeof(*nw) + sizeof(uv_buf_t));
+        uv_buf_t *b = (uv_buf_t *)(nw + 1);
+        *b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+        buf_init(&c->out);
+        nw->data = c;
+        c->writing = true;
+        if (uv_write(nw, (uv_stream_t *)&c->tcp, b, 1, on_write) < 0) {
+            cairn_free(b->base);
+            cairn_free(nw);
+            c->writing = false;
+        }
+    }
+}
+
+static void gwc_close(gw_client *c);
+
+static void write_out(gw_client *c);
+
+static void on_wprep(uv_prepare_t *p)
+{
+    gw_t *g = p->data;
+    uv_prepare_stop(p);
+    while (g->dirty) {
+        gw_client *c = g->dirty;
+        g->dirty = c->dnext;
+        c->dirty = false;
+        write_out(c);
+    }
+}
+
+static void dirty_del(gw_client *c)
+{
+    if (!c->dirty) return;
+    for (gw_client **pp = &c->g->dirty; *pp; pp = &(*pp)->dnext)
+        if (*pp == c) {
+            *pp = c->dnext;
+            break;
+        }
+    c->dirty = false;
+}
+
+/* Move finished replies, in order, to the output; the write happens once
+ * per loop turn (on_wprep), so a pipeline's replies leave together. */
+static void flush(gw_client *c)
+{
+    while (c->head && c->head->done) {
+        gw_slot *s = c->head;
+        c->head = s->next;
+        if (!c->head) c->tail = NULL;
+        c->nslots--;
+        if (!c->closing) buf_append(&c->out, s->reply.data, s->reply.len);
+        slot_free(s);
+        if (c->handle_closed && c->refs == 0) return; /* c is gone */
+    }
+    if (c->closing || c->dirty || buf_unread(&c->out) == 0) return;
+    gw_t *g = c->g;
+    c->dirty = true;
+    c->dnext = g->dirty;
+    g->dirty = c;
+    uv_prepare_start(&g->wprep, on_wprep);
+}
+
+static void write_out(gw_client *c)
+{
+    if (c->closing || c->writing || buf_unread(&c->out) == 0) return;
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (w == UV_EAGAIN) w = 0;
+    if (w < 0) {
+        gwc_close(c);
+        return;
+    }
+    c->out.pos = (size_t)w;
+    if (c->out.pos == c->out.len) {
+        buf_reset(&c->out, 64 * 1024);
+        return;
+    }
+    uv_write_t *wr = cairn_malloc(sizeof(*wr) + sizeof(uv_buf_t));
+    uv_buf_t *rest = (uv_buf_t *)(wr + 1);
+    size_t left = c->out.len - c->out.pos;
+    memmove(c->out.data, c->out.data + c->out.pos, left);
+    *rest = uv_buf_init(c->out.data, (unsigned)left);
+    buf_init(&c->out);
+    wr->data = c;
+    c->writing = true;
+    if (uv_write(wr, (uv_stream_t *)&c->tcp, rest, 1, on_write) < 0) {
+        cairn_free(rest->base);
+        cairn_free(wr);
+        c->writing = false;
+        gwc_close(c);
+    }
+}
+
+static void slot_finish(gw_slot *s)
+{
+    gw_client *c = s->c;
+    if (s->err && s->kind != M_ONE) {
+        buf_reset(&s->reply, 0);
+        buf_append_str(&s->reply, s->err);
+    } else {
+        switch (s->kind) {
+        case M_ONE:
+            break;
+        case M_MGET:
+            reply_array(&s->reply, s->nvals);
+            for (size_t i = 0; i < s->nvals; i++) {
+                resp_value *v = s->vals[i];
+                if (v && v->type == RESP_BULK) reply_bulk(&s->reply, v->s, v->len);
+                else reply_null(&s->reply, 2);
+            }
+            break;
+        case M_SUM:
+            reply_int(&s->reply, s->sum);
+            break;
+        case M_OK:
+            reply_ok(&s->reply);
+            break;
+        case M_KEYS:
+            reply_array(&s->reply, s->acc_n);
+            buf_append(&s->reply, s->acc.data, s->acc.len);
+            break;
+        case M_SCAN:
+            break; /* filled by the part */
+        }
+    }
+    s->done = true;
+    flush(c);
+}
+
+/* Record one part's reply frame in its slot. */
+static void part_done(gw_req *r, const char *frame, size_t len)
+{
+    gw_slot *s = r->slot;
+    gw_t *g = r->g;
+    if (len && frame[0] == '-') {
+        g->errors++;
+        if (s->kind == M_ONE) buf_append(&s->reply, frame, len);
+        else if (!s->err) s->err = cairn_strndup(frame, len);
+    } else if (s->kind == M_ONE) {
+        buf_append(&s->reply, frame, len);
+    } else {
+        resp_value *v = NULL;
+        size_t used;
+        if (resp_read_value(frame, len, &v, &used) < 0) {
+            if (!s->err) s->err = cairn_strndup("-ERR cairn: malformed reply from a node\r\n", 41);
+        } else if (s->kind == M_MGET && v->type == RESP_ARRAY && v->n == r->npos) {
+            for (size_t i = 0; i < v->n; i++) {
+                s->vals[r->pos[i]] = v->elem[i];
+                v->elem[i] = NULL;
+            }
+        } else if (s->kind == M_SUM && v->type == RESP_INT) {
+            s->sum += v->i;
+        } else if (s->kind == M_KEYS && v->type == RESP_ARRAY) {
+            for (size_t i = 0; i < v->n; i++)
+                if (v->elem[i] && v->elem[i]->type == RESP_BULK) {
+                    reply_bulk(&s->acc, v->elem[i]->s, v->elem[i]->len);
+                    s->acc_n++;
+                }
+        } else if (s->kind == M_SCAN && v->type == RESP_ARRAY && v->n == 2 && v->elem[0]->type == RESP_BULK) {
+            char tmp[32];
+            snprintf(tmp, sizeof(tmp), "%.*s", (int)(v->elem[0]->len < 30 ? v->elem[0]->len : 30), v->elem[0]->s);
+            uint64_t next = strtoull(tmp, NULL, 10), cursor = 0;
+            if (next != 0) cursor = (next << 10) | s->scan_idx;
+            else if (s->scan_idx + 1 < g->nshards) cursor = s->scan_idx + 1;
+            reply_array(&s->reply, 2);
+            reply_bulk_u64(&s->reply, cursor);
+            reply_array(&s->reply, v->elem[1]->n);
+            for (size_t i = 0; i < v->elem[1]->n; i++) {
+                resp_value *k = v->elem[1]->elem[i];
+                reply_bulk(&s->reply, k->s, k->len);
+            }
+        } else if (s->kind == M_OK && v->type == RESP_STRING) {
+            /* +OK */
+        } else if (!s->err) {
+            s->err = cairn_strndup("-ERR cairn: unexpected reply from a node\r\n", 42);
+        }
+        resp_value_free(v);
+    }
+    if (--s->pending == 0) slot_finish(s);
+}
+
+static void req_free(gw_req *r)
+{
+    cairn_free(r->bytes);
+    cairn_free(r->pos);
+    cairn_free(r);
+}
+
+static void part_fail(gw_req *r, const char *msg)
+{
+    char line[512];
+    int l = snprintf(line, sizeof(line), "-%s\r\n", msg);
+    part_done(r, line, (size_t)l);
+    req_free(r);
+}
+
+static bool refused_before_execution(const char *frame, size_t len)
+{
+    return (len > 12 && memcmp(frame, "-NOTPRIMARY ", 12) == 0) ||
+           (len > 10 && memcmp(frame, "-TRYAGAIN ", 10) == 0) ||
+           (len > 13 && memcmp(frame, "-CLUSTERDOWN ", 13) == 0);
+}
+
+static void schedule_retry(gw_req *r)
+{
+    gw_t *g = r->g;
+    int64_t now = clock_mono_ms();
+    if (now >= r->deadline_ms) {
+        part_fail(r, "CLUSTERDOWN cairn: no primary answered within retry-ms");
+        return;
+    }
+    r->attempts++;
+    g->retried++;
+    int64_t backoff = r->attempts * 10 > 200 ? 200 : r->attempts * 10;
+    r->retry_at_ms = now + backoff;
+    r->next_retry = g->retry_head;
+    g->retry_head = r;
+    gw_topology_refresh_soon(g);
+}
+
+static void on_backend_reply(void *arg, const char *frame, size_t len)
+{
+    gw_req *r = arg;
+    gw_t *g = r->g;
+    gw_node *n = gw_node_by_id(g, r->node_id);
+    gw_shard *s = NULL;
+    for (size_t i = 0; i < g->nshards; i++)
+        if (g->shards[i].id == r->shard_id) s = &g->shards[i];
+    int64_t lat = clock_us() - r->start_us;
+    if (!frame) {
+        if (n) gw_node_done(g, s, r->member_idx, n, lat, false);
+        if (len == RCONN_UNSENT || !r->write) {
+            /* never written, or a read: safe to send again */
+            schedule_retry(r);
+        } else {
+            g->failed_unknown++;
+            part_fail(r, "ERR cairn: the connection to the primary broke after the write was "
+                         "sent; it may or may not have been applied");
+        }
+        return;
+    }
+    if (n) gw_node_done(g, s, r->member_idx, n, lat, true);
+    if (refused_before_execution(frame, len) && clock_mono_ms() < r->deadline_ms) {
+        schedule_retry(r);
+        return;
+    }
+    part_done(r, frame, len);
+    req_free(r);
+}
+
+static void send_req(gw_req *r)
+{
+    gw_t *g = r->g;
+    gw_shard *s = NULL;
+    for (size_t i = 0; i < g->nshards; i++)
+        if (g->shards[i].id == r->shard_id) s = &g->shards[i];
+    if (!s) {
+        schedule_retry(r);
+        return;
+    }
+    int rp = r->slot->c->read_policy;
+    gw_node *n = gw_pick(g, s, r->write, rp, &r->member_idx);
+    if (!n) {
+        schedule_retry(r);
+        return;
+    }
+    r->node_id = n->id;
+    r->ro = !r->write && n->id != s->primary;
+    r->start_us = clock_us();
+    if (g->policy->on_start && s->pstate && n->id == s->members[r->member_idx])
+        g->policy->on_start(s->pstate, r->member_idx);
+    if (gw_node_send(g, n, r->ro, r->bytes, r->len, on_backend_reply, r) < 0)
+        part_fail(r, "ERR cairn: too many requests queued for a node");
+}
+
+void gw_retry_tick(gw_t *g)
+{
+    int64_t now = clock_mono_ms();
+    gw_req *due = NULL, **pp = &g->retry_head;
+    while (*pp) {
+        gw_req *r = *pp;
+        if (r->retry_at_ms <= now) {
+            *pp = r->next_retry;
+            r->next_retry = due;
+            due = r;
+        } else {
+            pp = &r->next_retry;
+        }
+    }
+    while (due) {
+        gw_req *r = due;
+        due = r->next_retry;
+        send_req(r);
+    }
+}
+
+void gw_retry_drop_all(gw_t *g)
+{
+    while (g->retry_head) {
+        gw_req *r = g->retry_head;
+        g->retry_head = r->next_retry;
+        part_fail(r, "ERR cairn gateway is shutting down");
+    }
+}
+
+/* ---- building requests ---- */
+
+static void encode(cairn_buf *b, size_t argc, const resp_arg *argv)
+{
+    buf_append(b, "*", 1);
+    buf_append_u64(b, argc);
+    buf_append(b, "\r\n", 2);
+    for (size_t i = 0; i < argc; i++) {
+        buf_append(b, "$", 1);
+        buf_append_u64(b, argv[i].len);
+        buf_append(b, "\r\n", 2);
+        buf_append(b, argv[i].p, argv[i].len);
+        buf_append(b, "\r\n", 2);
+    }
+}
+
+static gw_req *req_new(gw_client *c, gw_slot *s, uint32_t shard, bool write, const char *bytes, size_t len)
+{
+    gw_req *r = cairn_calloc(1, sizeof(*r));
+    r->g = c->g;
+    r->slot = s;
+    r->shard_id = shard;
+    r->write = write;
+    r->bytes = cairn_malloc(len);
+    memcpy(r->bytes, bytes, len);
+    r->len = len;
+    r->deadline_ms = clock_mono_ms() + c->g->cfg.retry_ms;
+    s->pending++;
+    return r;
+}
+
+static void local_reply(gw_client *c, cairn_buf *b)
+{
+    gw_slot *s = slot_new(c, M_ONE);
+    buf_append(&s->reply, b->data, b->len);
+    s->done = true;
+}
+
+static void local_error(gw_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void local_error(gw_client *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cairn_buf b;
+    buf_init(&b);
+    reply_error(&b, msg);
+    local_reply(c, &b);
+    buf_close(&b);
+}
+
+/* Split a multi-key command per shard.  `step` is 1 (keys) or 2 (key
+ * value pairs); kind says how to merge. */
+static void route_split(gw_client *c, size_t argc, const resp_arg *argv, size_t step, enum merge kind,
+                        bool write)
+{
+    gw_t *g = c->g;
+    size_t nkeys = (argc - 1) / step;
+    gw_slot *s = slot_new(c, kind);
+    if (kind == M_MGET) {
+        s->vals = cairn_calloc(nkeys, sizeof(*s->vals));
+        s->nvals = nkeys;
+    }
+    uint32_t *shard_of = cairn_malloc(nkeys * sizeof(*shard_of));
+    for (size_t k = 0; k < nkeys; k++) {
+        gw_shard *sh = gw_shard_for_key(g, argv[1 + k * step].p, argv[1 + k * step].len);
+        shard_of[k] = sh ? sh->id : UINT32_MAX;
+    }
+    if (shard_of[0] == UINT32_MAX) {
+        cairn_free(shard_of);
+        s->kind = M_ONE;
+        reply_error(&s->reply, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+        s->done = true;
+        return;
+    }
+    resp_arg *sub = cairn_malloc(argc * sizeof(*sub));
+    bool *taken = cairn_calloc(nkeys, 1);
+    for (size_t k = 0; k < nkeys; k++) {
+        if (taken[k]) continue;
+        size_t n = 0, npos = 0;
+        size_t *pos = cairn_malloc(nkeys * sizeof(*pos));
+        sub[n++] = argv[0];
+        for (size_t j = k; j < nkeys; j++) {
+            if (taken[j] || shard_of[j] != shard_of[k]) continue;
+            taken[j] = true;
+            for (size_t t = 0; t < step; t++) sub[n++] = argv[1 + j * step + t];
+            pos[npos++] = j;
+        }
+        cairn_buf b;
+        buf_init(&b);
+        encode(&b, n, sub);
+        gw_req *r = req_new(c, s, shard_of[k], write, b.data, b.len);
+        buf_close(&b);
+        r->pos = pos;
+        r->npos = npos;
+        send_req(r);
+    }
+    cairn_free(taken);
+    cairn_free(sub);
+    cairn_free(shard_of);
+}
+
+static void route_all(gw_client *c, const char *raw, size_t len, enum merge kind, bool write)
+{
+    gw_t *g = c->g;
+    if (g->nshards == 0) {
+        local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+        return;
+    }
+    gw_slot *s = slot_new(c, kind);
+    for (size_t i = 0; i < g->nshards; i++) send_req(req_new(c, s, g->shards[i].id, write, raw, len));
+}
+
+static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
+{
+    gw_t *g = c->g;
+    char tmp[32];
+    uint64_t cursor = 0;
+    if (argv[1].len >= sizeof(tmp)) {
+        local_error(c, "ERR invalid cursor");
+        return;
+    }
+    memcpy(tmp, argv[1].p, argv[1].len);
+    tmp[argv[1].len] = '\0';
+    char *end;
+    cursor = strtoull(tmp, &end, 10);
+    if (*end) {
+        local_error(c, "ERR invalid cursor");
+        return;
+    }
+    size_t idx = (size_t)(cursor & 1023);
+    if (g->nshards == 0 || idx >= g->nshards) {
+        if (g->nshards == 0) local_error(c, "CLUSTERDOWN cairn: no topology yet");
+        else local_error(c, "ERR invalid cursor");
+        return;
+    }
+    char nc[24];
+    resp_arg *sub = cairn_malloc(argc * sizeof(*sub));
+    memcpy(sub, argv, argc * sizeof(*sub));
+    sub[1] = (resp_arg){nc, u64_to_str(nc, cursor >> 10)};
+    cairn_buf b;
+    buf_init(&b);
+    encode(&b, argc, sub);
+    cairn_free(sub);
+    gw_slot *s = slot_new(c, M_SCAN);
+    s->scan_idx = idx;
+    send_req(req_new(c, s, g->shards[idx].id, false, b.data, b.len));
+    buf_close(&b);
+}
+
+static void info_reply(gw_client *c)
+{
+    gw_t *g = c->g;
+    cairn_buf b;
+    buf_init(&b);
+    char line[1024];
+    size_t waiting = 0;
+    for (gw_req *r = g->retry_head; r; r = r->next_retry) waiting++;
+    int l = snprintf(line, sizeof(line),
+                     "# Server\r\nredis_version:7.0.15\r\ncairn_version:0.1.0\r\nrole:gateway\r\n"
+                     "tcp_port:%lld\r\nuptime_in_seconds:%lld\r\nread_policy:%s\r\npolicy:%s\r\n\r\n"
+                     "# Clients\r\nconnected_clients:%zu\r\n\r\n# Stats\r\ntotal_connections_received:%" PRIu64
+                     "\r\ntotal_commands_processed:%" PRIu64 "\r\ncross_shard_requests:%" PRIu64
+                     "\r\nretried_requests:%" PRIu64 "\r\nwrites_with_unknown_outcome:%" PRIu64
+                     "\r\nerror_replies:%" PRIu64 "\r\nrequests_awaiting_retry:%zu\r\n\r\n# Cluster\r\n",
+                     (long long)g->cfg.port, (long long)((clock_ms() - g->start_ms) / 1000),
+                     (const char *[]){"primary", "replica", "prefer-replica", "any"}[g->read_policy],
+                     g->policy->name, g->nclients, g->connections, g->commands, g->cross_shard, g->retried,
+                     g->failed_unknown, g->errors, waiting);
+    buf_append(&b, line, (size_t)l);
+    gw_info_cluster(g, &b);
+    cairn_buf r;
+    buf_init(&r);
+    reply_bulk(&r, b.data, b.len);
+    local_reply(c, &r);
+    buf_close(&r);
+    buf_close(&b);
+}
+
+static int parse_read_policy(const resp_arg *a)
+{
+    static const char *names[] = {"primary", "replica", "prefer-replica", "any"};
+    for (int i = 0; i < 4; i++)
+        if (arg_eq(a, names[i])) return i;
+    return -1;
+}
+
+/* The gateway's own commands; returns false if `name` is not one. */
+static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_arg *argv)
+{
+    cairn_buf b;
+    buf_init(&b);
+    const char *name = d ? d->name : "";
+    bool handled = true;
+    if (strcmp(name, "ping") == 0) {
+        if (argc == 2) reply_bulk(&b, argv[1].p, argv[1].len);
+        else reply_simple(&b, "PONG");
+    } else if (strcmp(name, "echo") == 0) {
+        reply_bulk(&b, argv[1].p, argv[1].len);
+    } else if (strcmp(name, "quit") == 0) {
+        reply_ok(&b);
+        c->closing = true; /* after the reply: handled in process() */
+    } else if (strcmp(name, "select") == 0) {
+        if (argv[1].len == 1 && argv[1].p[0] == '0') reply_ok(&b);
+        else reply_error(&b, "ERR DB index is out of range");
+    } else if (strcmp(name, "hello") == 0) {
+        if (argc >= 2 && !(argv[1].len == 1 && argv[1].p[0] == '2')) {
+            reply_error(&b, "NOPROTO the cairn gateway speaks RESP2");
+        } else {
+            reply_map(&b, 2, 7);
+            reply_bulk_str(&b, "server");
+            reply_bulk_str(&b, "redis");
+            reply_bulk_str(&b, "version");
+            reply_bulk_str(&b, "7.0.15");
+            reply_bulk_str(&b, "proto");
+            reply_int(&b, 2);
+            reply_bulk_str(&b, "id");
+            reply_int(&b, (int64_t)c->id);
+            reply_bulk_str(&b, "mode");
+            reply_bulk_str(&b, "cluster-proxy");
+            reply_bulk_str(&b, "role");
+            reply_bulk_str(&b, "master");
+            reply_bulk_str(&b, "modules");
+            reply_array(&b, 0);
+        }
+    } else if (strcmp(name, "client") == 0) {
+        if (arg_eq(&argv[1], "id")) reply_int(&b, (int64_t)c->id);
+        else if (arg_eq(&argv[1], "setname") && argc == 3) {
+            cairn_free(c->name);
+            c->name = cairn_strndup(argv[2].p, argv[2].len);
+            reply_ok(&b);
+        } else if (arg_eq(&argv[1], "getname")) {
+            if (c->name) reply_bulk_str(&b, c->name);
+            else reply_null(&b, 2);
+        } else if (arg_eq(&argv[1], "setinfo") && argc == 4) {
+            reply_ok(&b);
+        } else if (arg_eq(&argv[1], "list") || arg_eq(&argv[1], "info")) {
+            char line[256];
+            cairn_buf l;
+            buf_init(&l);
+            for (gw_client *x = c->g->clients; x; x = x->next) {
+                if (arg_eq(&argv[1], "info") && x != c) continue;
+                int n = snprintf(line, sizeof(line), "id=%" PRIu64 " addr=%s name=%s age=%lld pending=%zu\n",
+                                 x->id, x->addr, x->name ? x->name : "",
+                                 (long long)((clock_ms() - x->ctime_ms) / 1000), x->nslots);
+                buf_append(&l, line, (size_t)n);
+            }
+            reply_bulk(&b, l.data, l.len);
+            buf_close(&l);
+        } else {
+            reply_errorf(&b, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)argv[1].len, argv[1].p);
+        }
+    } else if (strcmp(name, "info") == 0) {
+        buf_close(&b);
+        info_reply(c);
+        return true;
+    } else if (strcmp(name, "config") == 0) {
+        if (arg_eq(&argv[1], "get")) reply_map(&b, 2, 0);
+        else reply_error(&b, "ERR cairn gateway: configure the gateway with its flags or file");
+    } else if (strcmp(name, "cairn") == 0) {
+        int rp;
+        if (arg_eq(&argv[1], "readpolicy") && argc == 3 && (rp = parse_read_policy(&argv[2])) >= 0) {
+            c->read_policy = rp;
+            reply_ok(&b);
+        } else if (arg_eq(&argv[1], "readpolicy") && argc == 2) {
+            reply_bulk_str(&b, (const char *[]){"primary", "replica", "prefer-replica", "any"}[c->read_policy]);
+        } else {
+            reply_error(&b, "ERR usage: CAIRN READPOLICY [primary|replica|prefer-replica|any]");
+        }
+    } else if (strcmp(name, "save") == 0 || strcmp(name, "bgsave") == 0 ||
+               strcmp(name, "shutdown") == 0 || strcmp(name, "lastsave") == 0 ||
+               strcmp(name, "auth") == 0) {
+        reply_errorf(&b, "ERR cairn gateway: %s is a node command; send it to a node", name);
+    } else {
+        handled = false;
+    }
+    if (handled) local_reply(c, &b);
+    buf_close(&b);
+    return handled;
+}
+
+static void reply_unknown(gw_client *c, size_t argc, const resp_arg *argv)
+{
+    char args[512];
+    size_t al = 0;
+    args[0] = '\0';
+    for (size_t i = 1; i < argc && al < 128; i++) {
+        int room = 128 - (int)al;
+        int w = snprintf(args + al, sizeof(args) - al, "'%.*s' ",
+                         (int)(argv[i].len < (size_t)room ? argv[i].len : (size_t)room), argv[i].p);
+        if (w < 0) break;
+        al += (size_t)w;
+        if (al >= sizeof(args)) al = sizeof(args) - 1;
+    }
+    local_error(c, "ERR unknown command '%.*s', with args beginning with: %s",
+                (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].p, args);
+}
+
+static void route(gw_client *c, size_t argc, const resp_arg *argv, const char *raw, size_t rawlen)
+{
+    gw_t *g = c->g;
+    g->commands++;
+    if (arg_eq(&argv[0], "multi") || arg_eq(&argv[0], "exec") || arg_eq(&argv[0], "discard") ||
+        arg_eq(&argv[0], "watch") || arg_eq(&argv[0], "unwatch")) {
+        local_error(c, "ERR cairn gateway: MULTI/EXEC/WATCH are not supported yet");
+        return;
+    }
+    const cmd_def *d = cmd_lookup(argv[0].p, argv[0].len);
+    if (!d) {
+        reply_unknown(c, argc, argv);
+        return;
+    }
+    if ((d->arity > 0 && (int64_t)argc != d->arity) || (int64_t)argc < -(int64_t)d->arity) {
+        local_error(c, "ERR wrong number of arguments for '%s' command", d->name);
+        return;
+    }
+    if (route_local(c, d, argc, argv)) return;
+    bool write = d->flags & CMD_WRITE;
+    /* Re-encode inline requests; forward multibulk bytes as they came. */
+    cairn_buf enc;
+    buf_init(&enc);
+    if (rawlen == 0 || raw[0] != '*') {
+        encode(&enc, argc, argv);
+        raw = enc.data;
+        rawlen = enc.len;
+    }
+    const char *n = d->name;
+    if (!strcmp(n, "mget")) route_split(c, argc, argv, 1, M_MGET, false);
+    else if (!strcmp(n, "del") || !strcmp(n, "unlink") || !strcmp(n, "exists"))
+        route_split(c, argc, argv, 1, M_SUM, write);
+    else if (!strcmp(n, "mset")) {
+        if (argc % 2 == 0) local_error(c, "ERR wrong number of arguments for 'mset' command");
+        else route_split(c, argc, argv, 2, M_OK, true);
+    } else if (!strcmp(n, "dbsize")) route_all(c, raw, rawlen, M_SUM, false);
+    else if (!strcmp(n, "keys")) route_all(c, raw, rawlen, M_KEYS, false);
+    else if (!strcmp(n, "flushall") || !strcmp(n, "flushdb")) route_all(c, raw, rawlen, M_OK, true);
+    else if (!strcmp(n, "scan")) route_scan(c, argc, argv);
+    else if (d->first > 0) {
+        /* Every key must live in one shard; else CROSSSHARD (atomic
+         * multi-shard writes come with two-phase commit). */
+        size_t last = d->last < 0 ? argc + (size_t)(long)d->last : (size_t)d->last;
+        gw_shard *s = NULL;
+        bool cross = false;
+        for (size_t i = (size_t)d->first; i <= last && i < argc; i += (size_t)d->step) {
+            gw_shard *k = gw_shard_for_key(g, argv[i].p, argv[i].len);
+            if (s && k != s) cross = true;
+            s = k;
+        }
+        if (cross) {
+            g->cross_shard++;
+            local_error(c, "CROSSSHARD the keys of this %s live in different shards (use {hash tags} "
+                           "to keep them together)", n);
+        } else if (!s) {
+            local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+        } else {
+            gw_slot *sl = slot_new(c, M_ONE);
+            send_req(req_new(c, sl, s->id, write, raw, rawlen));
+        }
+    } else {
+        /* keyless (COMMAND, TIME, RANDOMKEY ...): any shard's primary */
+        if (g->nshards == 0) {
+            local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+        } else {
+            size_t i = !strcmp(n, "randomkey") ? (size_t)rand() % g->nshards : 0;
+            gw_slot *sl = slot_new(c, M_ONE);
+            send_req(req_new(c, sl, g->shards[i].id, write, raw, rawlen));
+        }
+    }
+    buf_close(&enc);
+}
+
+/* ---- connection ---- */
+
+static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    gw_client *c = h->data;
+    (void)sz;
+    b->base = buf_reserve(&c->query, 64 * 1024);
+    b->len = c->query.cap - c->query.len;
+}
+
+static void process(gw_client *c)
+{
+    while (buf_unread(&c->query) && !c->closing) {
+        if (c->nslots >= MAX_SLOTS_PER_CLIENT || buf_unread(&c->out) > OUT_PAUSE) {
+            c->paused = true;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            break;
+        }
+        size_t used;
+        const char *data = c->query.data + c->query.pos;
+        int rc = resp_parse_request(&c->parser, data, buf_unread(&c->query), &used);
+        if (rc == CAIRN_EAGAIN) break;
+        if (rc < 0) {
+            local_error(c, "ERR %s", c->parser.err ? c->parser.err : "Protocol error");
+            c->query.pos = c->query.len;
+            flush(c);
+            gwc_close(c);
+            return;
+        }
+        if (c->parser.argc) route(c, c->parser.argc, c->parser.argv, data, used);
+        c->query.pos += used;
+    }
+    buf_compact(&c->query);
+    if (!c->paused && !c->closing) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    bool quit = c->closing;
+    c->closing = false;
+    flush(c);
+    if (quit) { /* QUIT: its +OK (and what precedes it) goes out now */
+        dirty_del(c);
+        write_out(c);
+        gwc_close(c);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    gw_client *c = st->data;
+    (void)b;
+    if (nread < 0) {
+        gwc_close(c);
+        return;
+    }
+    c->query.len += (size_t)nread;
+    process(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    gw_client *c = h->data;
+    c->handle_closed = true;
+    if (c->refs == 0) {
+        resp_parser_close(&c->parser);
+        buf_close(&c->query);
+        buf_close(&c->out);
+        cairn_free(c->name);
+        cairn_free(c);
+    }
+}
+
+static void gwc_close(gw_client *c)
+{
+    if (c->closing && uv_is_closing((uv_handle_t *)&c->tcp)) return;
+    gw_t *g = c->g;
+    c->closing = true;
+    if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+    dirty_del(c);
+    if (c->prev) c->prev->next = c->next;
+    else g->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    g->nclients--;
+    /* Settled slots go now; pending ones when their replies come. */
+    while (c->head && c->head->done) {
+        gw_slot *s = c->head;
+        c->head = s->next;
+        if (!c->head) c->tail = NULL;
+        c->nslots--;
+        slot_free(s);
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    gw_t *g = server->data;
+    if (status < 0) return;
+    gw_client *c = cairn_calloc(1, sizeof(*c));
+    uv_tcp_init(g->loop, &c->tcp);
+    c->tcp.data = c;
+    c->g = g;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)cairn_free);
+        return;
+    }
+    c->id = ++g->next_client_id;
+    c->read_policy = g->read_policy;
+    c->ctime_ms = clock_ms();
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET) {
+        char ip[46];
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+        snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+    resp_parser_init(&c->parser, NULL);
+    buf_init(&c->query);
+    buf_init(&c->out);
+    c->next = g->clients;
+    if (g->clients) g->clients->prev = c;
+    g->clients = c;
+    g->nclients++;
+    g->connections++;
+    if ((int64_t)g->nclients > g->cfg.maxclients) {
+        local_error(c, "ERR max number of clients reached");
+        flush(c);
+        gwc_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int gw_listen(gw_t *g)
+{
+    struct sockaddr_in addr;
+    int rc = uv_ip4_addr(g->cfg.bind, (int)g->cfg.port, &addr);
+    if (rc < 0) return rc;
+    uv_tcp_init(g->loop, &g->listener);
+    g->listener.data = g;
+    uv_prepare_init(g->loop, &g->wprep);
+    g->wprep.data = g;
+    rc = uv_tcp_bind(&g->listener, (struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&g->listener, 511, on_connection);
+    return rc;
+}
+
+void gw_clients_close(gw_t *g)
+{
+    while (g->clients) gwc_close(g->clients);
+}
