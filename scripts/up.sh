@@ -15,8 +15,12 @@ PIDS=()
 stop() {
     echo
     echo "stopping cairn (data kept in $DATA)..."
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    # Newest first, each waited for: nodes, then the manager (it revokes its
+    # etcd lease on the way out), then etcd.
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null
+        wait "${PIDS[i]}" 2>/dev/null
+    done
     exit 0
 }
 trap stop INT TERM
@@ -55,8 +59,14 @@ done
 for p in "${NODE_PORTS[@]}"; do wait_for "node :$p" redis-cli -p "$p" ping; done
 
 # The shard survives restarts in etcd: create it only the first time.
-shards=$(build/cairn ctl --manager "127.0.0.1:$MPORT" status --json 2>/dev/null |
-    /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("shards") or []))' 2>/dev/null)
+# The manager is active once it holds the etcd lease (a previous run's
+# lease may need its TTL to lapse first).
+shards=""
+for _ in $(seq 1 100); do
+    shards=$(build/cairn ctl --manager "127.0.0.1:$MPORT" status --json 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("shards") or []))' 2>/dev/null) && break
+    sleep 0.1
+done
 if [ "${shards:-0}" = 0 ]; then
     sleep 0.5 # let every node register
     build/cairn ctl --manager "127.0.0.1:$MPORT" shard create --replicas 3 || stop

@@ -5,43 +5,46 @@
  *
  * Role, from the configuration (adopt()):
  *
- *   NONE --repl_set_config / SYNC naming us--> PRIMARY | SECONDARY | LEARNER
- *   any  --a newer configuration------------> adopt() again
- *   any  --a newer version seen without its configuration (REJECT, APPEND)
- *        --> stale: serves nothing, acts on nothing until adopt()
+ *   NONE --repl_set_config / a SYNC naming us--> PRIMARY | SECONDARY | LEARNER
+ *   any  --a newer configuration---------------> adopt() again
+ *   any  --a newer version without its configuration (REJECT, APPEND)-->
+ *        stale: serves nothing, acts on nothing until the next adopt()
  *
- * Primary, per replica ("peer"):
+ * Primary, per replica ("peer"); adopt() puts every peer in SYNCING:
  *
- *        adopt()            SYNC_REPLY: the logs agree (decide)
- *   ---> SYNCING ---------------------------------------> STREAMING --+
- *         ^  | SYNC every beacon_ms                        ^   |  ^    | position report that
- *         |  |                                             |   |  +----+ agrees, or a timeout:
- *         |  | SYNC_REPLY: divergent, or the log           |   |         rewind (decide, tick)
- *         |  | no longer reaches back (start_snapshot)     |   |
- *         |  v                                             |   | report divergent, or
- *    snapshot_failed <-- SNAPSHOT --snapshot_sent----------+   | read_log() = -1
- *                          ^  (0, 0) beacons keep the lease    |
- *                          +-----------------------------------+
+ *                 SYNC_REPLY: the logs agree at its last entry (decide)
+ *      SYNCING -----------------------------------------------> STREAMING
+ *       |  ^  SYNC again every beacon_ms                          |  ^  |
+ *       |  |                                                      |  +--+ a position report
+ *       |  | snapshot_failed                                      |       that agrees, or
+ *       |  |                                                      |       lease_ms / 2 with
+ *       |  |     SYNC_REPLY: they differ, or read_log() = -1      |       no ACK: rewind
+ *       |  +--- SNAPSHOT <-------------------------------------- -+
+ *       +-------> |  ^      a position report that differs,
+ *   (as above)    |  |      or read_log() = -1 (start_snapshot)
+ *                 |  +-- (0, 0) beacons keep the lease meanwhile
+ *                 +----- snapshot_sent(lsn) --> STREAMING from lsn + 1
  *
  *   decide()        invariant 6: stream after the replica's last entry, or
  *                   a snapshot
  *   pump()          APPEND batches of max_batch, max_inflight in flight
  *   on_ack()        lease (4), match and commit (2, 5), learner promotion (5)
  *   primary_tick()  beacons, retransmission, lease lapse -> request_remove (5)
+ *   repl_can_serve  every lease held (4), none granted by us still running
  *
  * Replica (secondary or learner):
  *
  *   on_sync()       adopt the configuration it carries; SYNC_REPLY (last entry)
- *   on_append()     check the position the APPEND extends, drop duplicates,
+ *   on_append()     check the entry the APPEND extends, drop duplicates,
  *                   io->append the rest; queue the ack until the entries are
  *                   durable (ack_flush); a gap or a mismatch is answered by
  *                   a SYNC_REPLY with the real position
  *   replica_tick()  grace: request_remove(primary), then refuse it (4)
  *
  * An ACK's lsn is never more than what the replica has durable *and* has
- * checked against this primary's log (the end of an APPEND it accepted), so
- * match[] may be trusted for commit without knowing what the replica held
- * before.
+ * checked against this primary's log (the end of an APPEND it accepted, or
+ * a snapshot of it), so match[] may be trusted for commit without knowing
+ * what the replica held before.
  */
 #include "lib/repl.h"
 
@@ -179,7 +182,10 @@ static bool cfg_valid(const repl_config *c)
     return true;
 }
 
-static bool is_replica(const repl_t *r) { return r->role == REPL_SECONDARY || r->role == REPL_LEARNER; }
+static bool is_replica(const repl_t *r)
+{
+    return r->role == REPL_SECONDARY || r->role == REPL_LEARNER;
+}
 
 /* A message of this version comes from a configuration we have left, or
  * (at or below the floor) may have acted in before a restart. */
@@ -523,9 +529,8 @@ static void on_ack(repl_t *r, const repl_msg *m, int64_t now)
     learner_check(r, p, now);
 }
 
-static void on_reject(repl_t *r, const repl_msg *m, int64_t now)
+static void on_reject(repl_t *r, const repl_msg *m)
 {
-    (void)now;
     if (m->version > r->cfg.version) {
         /* Invariant 1: deposed, or about to learn of a new version; serve
          * nothing and act on nothing until the configuration arrives. */
@@ -791,7 +796,7 @@ void repl_recv(repl_t *r, const repl_msg *m, int64_t now)
     case REPL_APPEND: on_append(r, m, now); break;
     case REPL_SYNC_REPLY: on_sync_reply(r, m, now); break;
     case REPL_ACK: on_ack(r, m, now); break;
-    case REPL_REJECT: on_reject(r, m, now); break;
+    case REPL_REJECT: on_reject(r, m); break;
     default: break; /* REPL_SNAPSHOT belongs to the host */
     }
     serving_update(r, now);
@@ -827,8 +832,11 @@ void repl_snapshot_failed(repl_t *r, uint64_t to, int64_t now)
     if (r->role != REPL_PRIMARY || r->stale) return;
     peer *p = peer_find(r, to);
     if (!p || p->state != PEER_SNAPSHOT) return;
-    p->state = PEER_SYNCING; /* ask where it stands, then decide again */
-    send_sync(r, p, now);
+    /* Ask where it stands at the next beacon (not at once: a host that
+     * fails every time would otherwise be asked again every round trip),
+     * then decide again. */
+    p->state = PEER_SYNCING;
+    p->last_sent = now;
 }
 
 bool repl_snapshot_wanted(const repl_t *r, uint64_t from, uint64_t version, uint64_t lsn)

@@ -31,18 +31,27 @@
  *     for grace_ms (> lease_ms) asks the manager to remove the primary and
  *     from then on refuses that primary's messages at that version.  So a
  *     deposed primary's lease has run out before a new primary exists.
+ *     And from the granting side: a node serves as primary only once every
+ *     lease it granted (answering another primary, lease_ms from its
+ *     answer on its own clock, or, after a start, lease_ms from its first
+ *     configuration) has run out — which keeps two primaries apart
+ *     whatever the manager decides and however late it decides it.  All
+ *     members use the same lease_ms; clocks may be offset but must tick at
+ *     nearly the same rate (grace_ms - lease_ms is the margin).
  *  5. A secondary whose lease lapsed is reported to the manager for removal;
  *     the primary commits nothing further until a configuration without it
  *     arrives (commit needs its ack).  A new primary is chosen among the
  *     secondaries of the last configuration, so it holds every committed
  *     write.  A learner joins the secondaries only at the primary's request,
- *     made when the learner's acknowledged LSN has reached the commit index;
+ *     made when the learner's acknowledged LSN has reached the commit index
+ *     and the primary's whole log as it was when it took over (its
+ *     predecessors may have committed all of it);
  *     from that request on the learner counts for commit, and for the
  *     primary's leases (4), like a secondary: it holds every committed
  *     write by the time it is one, and its grace timer, which starts when
  *     it learns it is one, cannot outrun a primary still at the version
- *     before.  (So the manager adds secondaries only at the primary's
- *     request.)
+ *     before.  (So the manager turns a learner into a secondary only at
+ *     the primary's request.)
  *  6. A replica joining (or rejoining) a primary reports its last (LSN,
  *     version).  If the primary's log has that entry with the same version
  *     and still holds every later entry, streaming resumes after it;
@@ -152,7 +161,8 @@ typedef struct repl_msg {
     uint32_t shard;
     uint64_t version;   /* sender's configuration version (invariant 1) */
     uint64_t from, to;  /* node ids */
-    int64_t sent_at;    /* SYNC/APPEND: primary's clock; SYNC_REPLY/ACK: echoed */
+    int64_t sent_at;    /* SYNC/APPEND: primary's clock; SYNC_REPLY/ACK: echoed;
+                         * REJECT: sender's clock, unused */
     uint64_t commit;    /* APPEND: primary's commit index */
     uint64_t lsn;       /* see the table above */
     uint64_t entry_version; /* version of the entry at lsn (0 for lsn 0) */
@@ -242,13 +252,18 @@ void repl_set_floor(repl_t *r, uint64_t version);
 
 /* A configuration from the manager (or carried by SYNC).  Older or equal
  * versions, versions up to the floor and malformed ones (a node twice, too
- * many members, ...) are ignored.  Every new version restarts the leases; becoming (or staying)
- * primary starts SYNC with every replica. */
+ * many members, ...) are ignored.  Every new version restarts the leases;
+ * becoming (or staying) primary starts SYNC with every replica.  The
+ * first configuration after repl_create() also starts a lease_ms wait
+ * before this node may serve (leases it may have granted before a
+ * restart). */
 void repl_set_config(repl_t *r, const repl_config *cfg, int64_t now);
 
 /* Primary: a client write was given `lsn` (= repl_last_lsn() + 1) and
  * logged with version repl_config_get()->version.  Call it only when
- * repl_can_serve(now). */
+ * repl_can_serve(now).  Reads and writes are answered once repl_commit()
+ * reaches the LSN they observed — for a read, repl_last_lsn() at the time
+ * (a new primary's log may end in entries not yet committed). */
 void repl_local_append(repl_t *r, uint64_t lsn, int64_t now);
 /* The local log is durable up to lsn (<= repl_last_lsn()), both roles.  A
  * replica acknowledges only what this has covered. */
@@ -271,7 +286,8 @@ void repl_snapshot_failed(repl_t *r, uint64_t to, int64_t now);
  * the state in, and call repl_snapshot_loaded() in the same turn. */
 bool repl_snapshot_wanted(const repl_t *r, uint64_t from, uint64_t version, uint64_t lsn);
 /* Replica: a snapshot at (lsn, version of that entry) replaced the local
- * state, durably (the log now ends at lsn). */
+ * state, durably (the log now ends at lsn).  It counts as acknowledged:
+ * no later snapshot below lsn is wanted at this version. */
 void repl_snapshot_loaded(repl_t *r, uint64_t lsn, uint64_t version, int64_t now);
 
 enum repl_role repl_role(const repl_t *r);

@@ -173,6 +173,17 @@ static pl_result decide_restarted(mgr_t *m, const pl_shard *cur, const void *req
     return pl_restarted(cur, r->node, r->version, next);
 }
 
+static pl_result decide_all_restarted(mgr_t *m, const pl_shard *cur, const void *req,
+                                      pl_shard *next, char *err, size_t errlen)
+{
+    (void)req;
+    (void)err;
+    (void)errlen;
+    pl_view v;
+    mstate_view(&m->st, mgr_now(), &v);
+    return pl_all_restarted(&v, cur, next);
+}
+
 static void cmd_heartbeat(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *out)
 {
     (void)argc;
@@ -221,6 +232,15 @@ static void cmd_heartbeat(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf
         row = mstate_shard_of(&m->st, hb.node.id);
         n = mstate_node_find(&m->st, hb.node.id);
         if (row && row->s.cfg.version != before) n->restart_bump = row->s.cfg.version;
+    }
+    if (hb.version == 0 && row && now - row->all_restarted_at > 2000) {
+        /* The whole group restarted (e.g. every process of `make up`):
+         * nobody can act at the old version; issue the next one. */
+        uint32_t shard = row->s.cfg.shard;
+        uint64_t before = row->s.cfg.version;
+        change_shard(m, shard, decide_all_restarted, NULL, "every member restarted", NULL);
+        row = mstate_shard_of(&m->st, hb.node.id);
+        if (row && row->s.cfg.version != before) row->all_restarted_at = now;
     }
     json_t *j = json_object();
     json_object_set_new(j, "shard", row ? mstate_config_json(&m->st, &row->s) : json_null());

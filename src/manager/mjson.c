@@ -277,13 +277,14 @@ int mjson_heartbeat_decode(const char *text, size_t len, mjson_heartbeat *out, c
     if (!o) return CAIRN_EPROTO;
     mjson_heartbeat h;
     memset(&h, 0, sizeof(h));
-    int64_t shard = 0, version = 0, last = 0, durable = 0, commit = 0;
+    int64_t shard = 0, version = 0, last = 0, durable = 0, commit = 0, floor = 0;
     int rc = node_fields(o, &h.node, &h.has_weight, err, errlen);
     if (rc == 0) rc = get_int(o, "shard", false, 0, UINT32_MAX, &shard, err, errlen);
     if (rc == 0) rc = get_int(o, "version", false, 0, INT64_MAX, &version, err, errlen);
     if (rc == 0) rc = get_int(o, "last_lsn", false, 0, INT64_MAX, &last, err, errlen);
     if (rc == 0) rc = get_int(o, "durable_lsn", false, 0, INT64_MAX, &durable, err, errlen);
     if (rc == 0) rc = get_int(o, "commit_lsn", false, 0, INT64_MAX, &commit, err, errlen);
+    if (rc == 0) rc = get_int(o, "floor", false, 0, INT64_MAX, &floor, err, errlen);
     if (rc == 0) {
         char role[16] = "none";
         rc = get_str(o, "role", false, role, sizeof(role), NULL, err, errlen);
@@ -302,6 +303,7 @@ int mjson_heartbeat_decode(const char *text, size_t len, mjson_heartbeat *out, c
     h.last_lsn = (uint64_t)last;
     h.durable_lsn = (uint64_t)durable;
     h.commit_lsn = (uint64_t)commit;
+    h.floor = (uint64_t)floor;
     *out = h;
     return 0;
 }

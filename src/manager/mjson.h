@@ -56,6 +56,7 @@ typedef struct mjson_heartbeat {
     uint64_t version;
     enum repl_role role;
     uint64_t last_lsn, durable_lsn, commit_lsn;
+    uint64_t floor; /* "floor": the node acts at no version up to this one */
 } mjson_heartbeat;
 
 /* out gets 16 hex digits and a NUL. */

@@ -96,6 +96,7 @@ mstate_node *mstate_heartbeat(mstate *st, const mjson_heartbeat *hb, int64_t now
     n->version = hb->version;
     n->role = hb->role;
     n->last_lsn = hb->last_lsn;
+    n->floor = hb->floor;
     n->durable_lsn = hb->durable_lsn;
     n->commit_lsn = hb->commit_lsn;
     *must_store = !n->stored;
@@ -163,6 +164,8 @@ void mstate_view(mstate *st, int64_t now, pl_view *v)
             .seen = n->seen,
             .last_seen = n->last_seen,
             .last_lsn = n->last_lsn,
+            .reported_version = n->version,
+            .floor = n->floor,
         };
     }
     for (size_t i = 0; i < st->nshards; i++) st->vshards[i] = st->shards[i].s;

@@ -40,6 +40,7 @@ typedef struct mstate_node {
     uint64_t version;
     enum repl_role role;
     uint64_t last_lsn, durable_lsn, commit_lsn;
+    uint64_t floor; /* as reported: it acts at no version up to this */
     /* restart detection (manager's, this term): the last non-zero version
      * the node reported, and the version given to it as a restarted lone
      * primary (so a node that never adopts it is not bumped again) */
@@ -50,6 +51,9 @@ typedef struct mstate_node {
 typedef struct mstate_shard {
     pl_shard s;
     int64_t mod_rev;
+    int64_t all_restarted_at; /* when the manager last re-issued it for a
+                                 whole-group restart (members need a moment
+                                 to adopt the new version) */
 } mstate_shard;
 
 typedef struct mstate {

@@ -342,6 +342,32 @@ pl_result pl_restarted(const pl_shard *cur, uint64_t node, uint64_t reported, pl
     return changed(cur, &next, out);
 }
 
+pl_result pl_all_restarted(const pl_view *v, const pl_shard *cur, pl_shard *out)
+{
+    const repl_config *c = &cur->cfg;
+    uint64_t members[1 + REPL_MAX_MEMBERS];
+    size_t nm = 0;
+    members[nm++] = c->primary;
+    for (size_t i = 0; i < c->nsec; i++) members[nm++] = c->secondaries[i];
+    uint64_t best = c->primary, best_lsn = 0;
+    for (size_t i = 0; i < nm; i++) {
+        const pl_node *n = pl_node_find(v, members[i]);
+        if (!n || !n->seen || v->now - n->last_seen > 1000 || n->reported_version != 0 ||
+            n->floor < c->version)
+            return PL_NOCHANGE;
+        if (i == 0 || n->last_lsn > best_lsn) {
+            best = members[i];
+            best_lsn = n->last_lsn;
+        }
+    }
+    pl_shard next = *cur;
+    next.cfg.primary = best;
+    next.cfg.nsec = 0;
+    for (size_t i = 0; i < nm; i++)
+        if (members[i] != best) next.cfg.secondaries[next.cfg.nsec++] = members[i];
+    return changed(cur, &next, out);
+}
+
 /* ---- periodic repair ------------------------------------------------------ */
 
 pl_result pl_repair(const pl_view *v, const pl_shard *cur, pl_shard *out, char *why,

@@ -63,6 +63,8 @@ typedef struct pl_node {
     bool seen;
     int64_t last_seen;
     uint64_t last_lsn; /* as last reported */
+    uint64_t reported_version; /* configuration version in its last heartbeat */
+    uint64_t floor;            /* it acts at no version up to this (restarted) */
 } pl_node;
 
 /* Everything a decision may look at.  Arrays are borrowed for the call. */
@@ -149,6 +151,18 @@ pl_result pl_switchover(const pl_view *v, const pl_shard *cur, uint64_t target, 
  * one of them (invariant 5).
  * PL_CHANGED with *out = cur at version + 1, or PL_NOCHANGE. */
 pl_result pl_restarted(const pl_shard *cur, uint64_t node, uint64_t reported, pl_shard *out);
+
+/* Every voting member (primary and secondaries) restarted: each heartbeats
+ * (within the last second) reporting no configuration and a floor at or
+ * above the current version.  None of them will act at the current version
+ * again (lib/repl.h's floor), and none is left
+ * to ask for a replacement, so the manager issues the next version.  Every
+ * committed write is durable on every member, so the member with the
+ * longest log holds them all: it becomes primary (the current primary on a
+ * tie), the others secondaries; learners stay.
+ * PL_CHANGED with *out, or PL_NOCHANGE while any member is silent or still
+ * in a configuration. */
+pl_result pl_all_restarted(const pl_view *v, const pl_shard *cur, pl_shard *out);
 
 /* Periodic repair of one shard, at most one change per call:
  *   1. a learner silent for more than PL_UNHEALTHY_MS (or unregistered) is

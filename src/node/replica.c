@@ -95,6 +95,7 @@ struct replica {
     uint64_t recv_size;
     repl_entry *rd; /* read_log scratch */
     size_t rd_cap;
+    uint64_t saved_version; /* last configuration version written to disk */
 };
 
 static int64_t now_ms(void) { return clock_mono_ms(); }
@@ -463,9 +464,45 @@ static bool json_ids(json_t *arr, uint64_t *out, size_t *n)
     return true;
 }
 
+/* The last configuration version this node acted in survives restarts
+ * (DIR/repl.version): after a restart it acts at no version up to it, so it
+ * cannot grant leases again to a primary it already asked to remove. */
+static void save_version(replica_t *rp)
+{
+    uint64_t v = repl_config_get(rp->r)->version;
+    if (v <= rp->saved_version) return;
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/repl.version", rp->n->cfg.dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        log_error("cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "%" PRIu64 "\n", v);
+    fflush(f);
+    fsync(fileno(f));
+    fclose(f);
+    if (rename(tmp, path) == 0) rp->saved_version = v;
+}
+
+static uint64_t load_version(node_t *n)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/repl.version", n->cfg.dir);
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1) v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
 static void set_role(replica_t *rp)
 {
     node_t *n = rp->n;
+    save_version(rp);
     enum repl_role role = repl_role(rp->r);
     if (role == rp->role) return;
     if (rp->role == REPL_PRIMARY) {
@@ -571,9 +608,10 @@ static void heartbeat(replica_t *rp)
     snprintf(json, sizeof(json),
              "{\"id\":\"%s\",\"addr\":\"%s\",\"zone\":\"%s\",\"weight\":%lld,\"shard\":%" PRIu32
              ",\"version\":%" PRIu64 ",\"role\":\"%s\",\"last_lsn\":%" PRIu64
-             ",\"durable_lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 "}",
+             ",\"durable_lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 ",\"floor\":%" PRIu64 "}",
              rp->self_hex, rp->addr, n->cfg.zone, (long long)n->cfg.weight, c->shard, c->version,
-             role_name(repl_role(rp->r)), n->last_lsn, n->durable_lsn, n->commit_lsn);
+             role_name(repl_role(rp->r)), n->last_lsn, n->durable_lsn, n->commit_lsn,
+             rp->saved_version);
     if (rconn_sendv(rp->mgr, hb_reply, rp, 3, "CAIRN", "HEARTBEAT", json) == 0) rp->hb_inflight = true;
     rp->last_hb = now_ms();
 }
@@ -791,6 +829,12 @@ static void cmd_snapend(client_t *c, replica_t *rp)
         reply_error(&c->out, "ERR CAIRN SNAPEND: incomplete transfer");
         return;
     }
+    if (!repl_snapshot_wanted(rp->r, from, ver, lsn)) { /* stale or out of order */
+        close(rp->recv_fd);
+        rp->recv_fd = -1;
+        reply_error(&c->out, "ERR CAIRN SNAPEND: snapshot not wanted (stale version or position)");
+        return;
+    }
     fsync(rp->recv_fd);
     close(rp->recv_fd);
     rp->recv_fd = -1;
@@ -815,7 +859,8 @@ static void cmd_snapend(client_t *c, replica_t *rp)
     n->ks = fresh;
     n->last_lsn = n->durable_lsn = lsn;
     n->last_version = ev;
-    n->commit_lsn = lsn;
+    /* commit_lsn is not raised: a snapshot may hold uncommitted entries;
+     * commit comes only from the primary (io->committed). */
     bl_clear(rp);
     log_notice("installed a snapshot from the primary: %zu keys at LSN %" PRIu64, ks_size(n->ks), lsn);
     repl_snapshot_loaded(rp->r, lsn, ev, now_ms());
@@ -988,6 +1033,8 @@ int replica_start(node_t *n)
                   .serving = io_serving};
     rp->r = repl_create(rp->self, &params, &io);
     repl_set_log(rp->r, n->last_lsn, n->last_version, n->durable_lsn);
+    rp->saved_version = load_version(n);
+    if (rp->saved_version) repl_set_floor(rp->r, rp->saved_version);
     rp->role = REPL_NONE;
     uv_timer_init(n->loop, &rp->timer);
     rp->timer.data = rp;

@@ -3,46 +3,59 @@
  * raft's fixture idea), included by test_repl.c only.
  *
  *   clock     one global `now`, stepped 1 ms per sim_tick()
- *   nodes     ids 1..n, each a repl_t with an in-memory log (every entry
- *             kept, even below a snapshot point, so the checks can read
- *             it), a fake disk (an entry is durable disk_delay ms after it
- *             was logged), up / crashed / paused
- *   network   one FIFO queue per directed link; delay in [dmin, dmax] ms;
- *             random loss (drop per mille); cut[a][b] drops a -> b (at send
- *             and at delivery); a paused node takes no input (its queues
- *             wait), sends nothing, its disk reports nothing
- *   disk      crash = everything after the durable point is lost, the
- *             repl_t is destroyed, queues to and from the node are emptied
- *             (TCP); restart = a new repl_t on the durable log, then the
- *             node registers with the manager and gets configurations only
- *             once it has
+ *   nodes     ids 1..n, each a repl_t with an in-memory log (every entry is
+ *             kept, even below a snapshot point, so the checks can read it)
+ *             and a fake disk (an entry is durable disk_delay ms after it
+ *             was logged); up, crashed or paused
+ *   network   one FIFO queue per directed link, delay in [dmin, dmax] ms,
+ *             random loss (drop_pm per mille); cut[a][b] drops a -> b, at
+ *             send and at delivery; a paused node takes no input (its
+ *             queues wait), sends nothing, and its disk reports nothing
+ *   crash     the log is cut back to the durable point, the repl_t is
+ *             destroyed, queues to and from the node are emptied and what
+ *             was addressed to the dead process is never delivered (TCP);
+ *   restart   a new repl_t on the durable log, with repl_set_floor() at the
+ *             newest version the node had (what the host keeps on disk);
+ *             the node registers with the manager (again every 20 ms until
+ *             it is) and gets pushed configurations only once it has
+ *   snapshots taken at send_snapshot(), delivered snap_delay/2..3/2 ms
+ *             later (so they can overtake each other), loaded only if
+ *             repl_snapshot_wanted(); the sender hears of it a link delay
+ *             later (repl_snapshot_sent / _failed)
  *   manager   node 0 on the network: holds the authoritative configuration;
  *             REMOVE / PROMOTE by compare-and-swap on the version (an old
  *             version fails); removing the primary promotes the requester
- *             if it is a secondary, else the live secondary with the
- *             highest LSN; a member that re-registers after a restart gets
- *             a new version (its primary role passes to a live secondary);
- *             pushes the configuration on every change and every push_every
- *             ms; optionally adds live non-members back as learners
+ *             if it is a secondary (with pick_best: never), else the live
+ *             secondary with the highest LSN; a member that re-registers
+ *             after a restart gets a new version (a primary's role passes
+ *             to a live secondary); pushes the configuration on every
+ *             change and every push_every ms; with auto_learn, adds live
+ *             non-members back as learners
  *   clients   sim_write() logs a write at the node that can serve and
  *             records it acknowledged once that node, still primary, has
  *             committed it
  *
  * sim_check(), after every tick, asserts:
- *   - invariant 4: at most one node can serve at any instant;
+ *   - invariant 4: at most one node can serve at any instant, and the one
+ *     that can holds every acknowledged write (reads there are
+ *     linearizable);
  *   - commit indexes never go backwards on a node within one version;
- *   - a primary's commit is durable on itself and on every secondary of its
- *     configuration (invariant 2);
+ *   - invariant 2: a primary's commit is durable on it and on every
+ *     secondary of its configuration;
  *   - invariant 5: every acknowledged write is in the log (same LSN, same
  *     payload) of every member (primary, secondaries) of the manager's
  *     configuration as far as that log reaches, and the primary's log
  *     reaches the newest one;
- *   - invariant 1: a message of an older version never appends to a log.
+ *   - invariant 1: a message of an older version never appends to a log
+ *     (io_append() fails while one is being delivered).
+ * Any failure prints the seed and the simulated time, then aborts;
+ * REPL_TRACE=1 logs every delivery, fault and configuration.
  */
 #ifndef REPL_SIM_H
 #define REPL_SIM_H
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,7 +173,21 @@ struct sim {
     uint64_t sent[REPL_REJECT + 1];
     /* optional: sees every repl message a node sends */
     void (*trace)(sim *s, const repl_msg *m);
+    bool verbose; /* REPL_TRACE=1: log deliveries, faults, configurations */
 };
+
+static void sim_log(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sim_log(sim *s, const char *fmt, ...)
+{
+    if (!s->verbose) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%6lld ", (long long)s->now);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
 
 /* ---- random ---- */
 
@@ -302,9 +329,8 @@ static void io_send_snapshot(void *data, uint64_t to)
     sim_node *nd = data;
     sim *s = nd->s;
     nd->snapshots_sent++;
-    if (getenv("REPL_TRACE"))
-        fprintf(stderr, "%6lld node %llu snapshot to %llu at %zu\n", (long long)s->now,
-                (unsigned long long)nd->id, (unsigned long long)to, nd->nlog);
+    sim_log(s, "node %llu sends a snapshot to %llu at %zu", (unsigned long long)nd->id,
+            (unsigned long long)to, nd->nlog);
     sim_snap *sn = cairn_calloc(1, sizeof(*sn));
     sn->at = s->now + sim_between(s, s->snap_delay / 2, s->snap_delay * 3 / 2); /* may overtake */
     sn->from = nd->id;
@@ -359,9 +385,9 @@ static void io_request_promote(void *data, const repl_config *cfg, uint64_t node
 static void io_committed(void *data, uint64_t commit)
 {
     sim_node *nd = data;
-    if (getenv("REPL_TRACE") && repl_role(nd->r) == REPL_PRIMARY)
-        fprintf(stderr, "%6lld node %llu commits %llu\n", (long long)nd->s->now,
-                (unsigned long long)nd->id, (unsigned long long)commit);
+    if (repl_role(nd->r) == REPL_PRIMARY)
+        sim_log(nd->s, "node %llu commits %llu", (unsigned long long)nd->id,
+                (unsigned long long)commit);
 }
 static void io_serving(void *data, bool serving) { (void)data, (void)serving; }
 
@@ -428,14 +454,9 @@ static void mgr_push_all(sim *s)
 static void mgr_change(sim *s, repl_config *next)
 {
     next->version = s->cfg.version + 1;
-    if (getenv("REPL_TRACE")) {
-        fprintf(stderr, "%6lld MGR v%llu primary %llu secs", (long long)s->now,
-                (unsigned long long)next->version, (unsigned long long)next->primary);
-        for (size_t i = 0; i < next->nsec; i++) fprintf(stderr, " %llu", (unsigned long long)next->secondaries[i]);
-        fprintf(stderr, " learners");
-        for (size_t i = 0; i < next->nlearn; i++) fprintf(stderr, " %llu", (unsigned long long)next->learners[i]);
-        fprintf(stderr, "\n");
-    }
+    sim_log(s, "manager: version %llu, primary %llu, %zu secondaries (first %llu), %zu learners",
+            (unsigned long long)next->version, (unsigned long long)next->primary, next->nsec,
+            (unsigned long long)(next->nsec ? next->secondaries[0] : 0), next->nlearn);
     s->cfg = *next;
     s->cas_ok++;
     mgr_push_all(s);
@@ -565,6 +586,7 @@ static sim *sim_create(size_t n, uint64_t seed, const repl_params *par)
     s->snap_delay = 20;
     s->push_every = 100;
     s->ackcap = 1024;
+    s->verbose = getenv("REPL_TRACE") != NULL;
     s->acked = cairn_calloc(s->ackcap, sizeof(*s->acked));
     for (uint64_t i = 1; i <= n; i++) {
         sim_node *nd = &s->nodes[i];
@@ -614,9 +636,7 @@ static void sim_destroy(sim *s)
 
 static void sim_note(sim *s, const char *what, uint64_t a, uint64_t b)
 {
-    if (getenv("REPL_TRACE"))
-        fprintf(stderr, "%6lld FAULT %s %llu %llu\n", (long long)s->now, what, (unsigned long long)a,
-                (unsigned long long)b);
+    sim_log(s, "fault: %s %llu %llu", what, (unsigned long long)a, (unsigned long long)b);
 }
 
 static void sim_crash(sim *s, uint64_t id)
@@ -779,8 +799,8 @@ static void sim_check(sim *s)
         /* Reads here are linearizable only if it holds every write
          * acknowledged so far (the newest one stands for the rest; members
          * are checked in full below). */
-        SIM_ASSERT(nd->nlog >= s->max_acked &&
-                       (!s->max_acked || nd->log[s->max_acked - 1].payload == s->acked[s->max_acked]),
+        uint64_t ma = s->max_acked;
+        SIM_ASSERT(nd->nlog >= ma && (!ma || nd->log[ma - 1].payload == s->acked[ma]),
                    "node %llu serves without acknowledged LSN %llu", (unsigned long long)i,
                    (unsigned long long)s->max_acked);
         if (nd->first_served < 0) nd->first_served = s->now;
@@ -845,20 +865,18 @@ static void deliver(sim *s, uint64_t from, uint64_t to, sim_msg *q)
     }
     sim_node *nd = &s->nodes[to];
     if (q->kind == SM_CONFIG) {
-        if (getenv("REPL_TRACE") && q->cfg.version > repl_config_get(nd->r)->version)
-            fprintf(stderr, "%6lld node %llu adopts v%llu\n", (long long)s->now,
-                    (unsigned long long)to, (unsigned long long)q->cfg.version);
+        if (q->cfg.version > repl_config_get(nd->r)->version)
+            sim_log(s, "node %llu gets version %llu", (unsigned long long)to,
+                    (unsigned long long)q->cfg.version);
         repl_set_config(nd->r, &q->cfg, s->now);
         return;
     }
     assert(q->kind == SM_REPL);
-    if (getenv("REPL_TRACE"))
-        fprintf(stderr, "%6lld %llu->%llu %s v%llu sent %lld lsn %llu ev %llu commit %llu n %zu%s\n",
-                (long long)s->now, (unsigned long long)from, (unsigned long long)to,
-                repl_msg_name(q->m.type), (unsigned long long)q->m.version,
-                (long long)q->m.sent_at, (unsigned long long)q->m.lsn,
-                (unsigned long long)q->m.entry_version, (unsigned long long)q->m.commit,
-                q->m.nentries, nd->paused ? " (paused)" : "");
+    sim_log(s, "%llu->%llu %s v%llu sent %lld lsn %llu ev %llu commit %llu n %zu",
+            (unsigned long long)from, (unsigned long long)to, repl_msg_name(q->m.type),
+            (unsigned long long)q->m.version, (long long)q->m.sent_at,
+            (unsigned long long)q->m.lsn, (unsigned long long)q->m.entry_version,
+            (unsigned long long)q->m.commit, q->m.nentries);
     s->in_old_msg = q->m.version < repl_config_get(nd->r)->version;
     repl_recv(nd->r, &q->m, s->now);
     s->in_old_msg = false;
@@ -920,15 +938,12 @@ static void snap_tick(sim *s)
         } else if (src->paused) {
             done = false;
         } else if (sn->stage == 1) {
-            if (getenv("REPL_TRACE"))
-                fprintf(stderr, "%6lld node %llu snapshot_sent %llu at %llu\n", (long long)s->now,
-                        (unsigned long long)sn->from, (unsigned long long)sn->to,
-                        (unsigned long long)sn->lsn);
+            sim_log(s, "node %llu: snapshot at %llu loaded by %llu", (unsigned long long)sn->from,
+                    (unsigned long long)sn->lsn, (unsigned long long)sn->to);
             repl_snapshot_sent(src->r, sn->to, sn->lsn, s->now);
         } else {
-            if (getenv("REPL_TRACE"))
-                fprintf(stderr, "%6lld node %llu snapshot_failed %llu\n", (long long)s->now,
-                        (unsigned long long)sn->from, (unsigned long long)sn->to);
+            sim_log(s, "node %llu: snapshot to %llu failed", (unsigned long long)sn->from,
+                    (unsigned long long)sn->to);
             repl_snapshot_failed(src->r, sn->to, s->now);
         }
         if (done) {

@@ -296,6 +296,43 @@ static void create_replicas_bounds(void **state)
 
 /* ---- SWITCHOVER --------------------------------------------------------- */
 
+/* Every member of a group restarted (reports version 0): the next version,
+ * with the longest log as primary; nothing while one is silent or still in
+ * a configuration. */
+static void all_restarted_reissues_with_longest_log_primary(void **state)
+{
+    fx *f = *state;
+    pl_shard *cur = add_shard(f, mk(1, 7, 3, 1, IDS(2, 3), NULL));
+    for (size_t i = 0; i < 3; i++) f->nodes[i].floor = 7; /* restarted after version 7 */
+    f->nodes[0].last_lsn = 50;
+    f->nodes[1].last_lsn = 90; /* node 2 holds the longest log */
+    f->nodes[2].last_lsn = 70;
+    pl_view v = view(f);
+    assert_int_equal(pl_all_restarted(&v, cur, &f->out), PL_CHANGED);
+    assert_int_equal(f->out.cfg.version, 8);
+    assert_int_equal(f->out.cfg.primary, 2);
+    assert_ids(f->out.cfg.secondaries, f->out.cfg.nsec, IDS(1, 3));
+}
+
+static void all_restarted_waits_for_every_member(void **state)
+{
+    fx *f = *state;
+    pl_shard *cur = add_shard(f, mk(1, 7, 3, 1, IDS(2, 3), NULL));
+    for (size_t i = 0; i < 3; i++) f->nodes[i].floor = 7;
+    f->nodes[2].reported_version = 7; /* still acting at version 7 */
+    pl_view v = view(f);
+    assert_int_equal(pl_all_restarted(&v, cur, &f->out), PL_NOCHANGE);
+    f->nodes[2].reported_version = 0;
+    f->nodes[2].floor = 0; /* new, never in a configuration: not restarted */
+    v = view(f);
+    assert_int_equal(pl_all_restarted(&v, cur, &f->out), PL_NOCHANGE);
+    f->nodes[2].floor = 7;
+    f->nodes[2].reported_version = 0;
+    f->nodes[2].last_seen = NOW - 5000; /* silent */
+    v = view(f);
+    assert_int_equal(pl_all_restarted(&v, cur, &f->out), PL_NOCHANGE);
+}
+
 static void switchover_to_named_secondary(void **state)
 {
     fx *f = *state;
@@ -512,6 +549,8 @@ int main(void)
         T(create_not_enough_spares),
         T(create_unseen_nodes_are_not_spares),
         T(create_replicas_bounds),
+        T(all_restarted_reissues_with_longest_log_primary),
+        T(all_restarted_waits_for_every_member),
         T(switchover_to_named_secondary),
         T(switchover_auto_picks_most_caught_up_healthy),
         T(switchover_auto_ties_pick_first_listed),

@@ -3,11 +3,24 @@
  * steady replication, secondary and primary failures, a paused primary, a
  * stale message, an isolated primary, two simultaneous promotion requests,
  * returning replicas (divergent: snapshot; prefix: stream; behind a
- * compacted log: snapshot), learner promotion, a lossy network, a restarted
- * primary, and random faults over many seeds.  sim_check() asserts the
+ * compacted log: snapshot), learner promotion, a lossy network, restarted
+ * nodes, a switchover, and random faults over many seeds.  sim_check() asserts the
  * replication invariants after every simulated millisecond.
  *
- * REPL_SEEDS=n runs n random seeds (default 200); REPL_SEED=k runs only k.
+ * Random runs: 3 to 5 nodes, lease 40 ms / grace 80 ms, link, disk and
+ * snapshot speeds and fault rates varying with the seed; 5,000 ms of
+ * crashes, restarts, pauses, partitions (the manager included) and loss,
+ * then 1,500 ms healed, after which a primary must serve, every write be
+ * acknowledged and every member hold the primary's log.
+ *
+ *   REPL_SEEDS=n        run seeds 1..n (default 200); REPL_SEED=k only k
+ *   REPL_TICKS=ms       length of the faulty part (default 5000)
+ *   REPL_FAULT_RATE=ppm faults per million ms; REPL_MAX_FAULTS=k at once
+ *   REPL_TRACE=1        log every delivery, fault and configuration
+ *   REPL_NO_FLOOR=1, REPL_NO_BUMP=1, REPL_SAFETY_ONLY=1
+ *                       take away a safeguard (repl_set_floor, the
+ *                       manager's new version for a restarted member) and
+ *                       skip the liveness checks, to see what it prevents
  */
 #include <setjmp.h>
 #include <stdarg.h>
