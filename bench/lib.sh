@@ -40,7 +40,17 @@ bench_cleanup() {
     for pid in "${BENCH_PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
+    # A server may refuse SIGTERM for a while (a Redis replica writing its
+    # first AOF): give every one 10 s in all, then SIGKILL.
+    local i
+    for ((i = 0; i < 100; i++)); do
+        local alive=0
+        for pid in "${BENCH_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
     for pid in "${BENCH_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     if ((${#BENCH_DIRS[@]})); then rm -rf -- "${BENCH_DIRS[@]}"; fi
