@@ -778,6 +778,20 @@ void repl_local_append(repl_t *r, uint64_t lsn, int64_t now)
     serving_update(r, now);
 }
 
+void repl_local_append_upto(repl_t *r, uint64_t lsn, int64_t now)
+{
+    assert(r->role == REPL_PRIMARY && lsn >= r->last_lsn);
+    if (lsn == r->last_lsn) return;
+    for (uint64_t l = r->last_lsn + 1; l <= lsn; l++)
+        assert(r->io.entry_version(r->io.data, l) == (int64_t)r->cfg.version);
+    r->last_lsn = lsn;
+    r->last_version = r->cfg.version;
+    /* One pump for the whole batch: entries leave in as few APPENDs as
+     * max_batch allows, instead of one message per write. */
+    for (size_t i = 0; i < r->npeers; i++) pump(r, &r->peers[i], now);
+    serving_update(r, now);
+}
+
 void repl_local_durable(repl_t *r, uint64_t lsn, int64_t now)
 {
     assert(lsn <= r->last_lsn);

@@ -265,6 +265,10 @@ void repl_set_config(repl_t *r, const repl_config *cfg, int64_t now);
  * reaches the LSN they observed — for a read, repl_last_lsn() at the time
  * (a new primary's log may end in entries not yet committed). */
 void repl_local_append(repl_t *r, uint64_t lsn, int64_t now);
+/* Primary: every entry up to lsn (consecutive after the last one) was
+ * logged; stream them together.  Hosts call this once per loop turn so
+ * that a pipeline's writes travel in few messages. */
+void repl_local_append_upto(repl_t *r, uint64_t lsn, int64_t now);
 /* The local log is durable up to lsn (<= repl_last_lsn()), both roles.  A
  * replica acknowledges only what this has covered. */
 void repl_local_durable(repl_t *r, uint64_t lsn, int64_t now);

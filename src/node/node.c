@@ -55,6 +55,7 @@ bool node_writable(node_t *n) { return !n->replica || replica_serving(n); }
 static void before_sleep(uv_prepare_t *h)
 {
     node_t *n = h->data;
+    replica_before_sleep(n); /* first: repl must know an entry before it is durable */
     persist_before_sleep(n);
     client_flush_all(n);
 }
@@ -113,6 +114,7 @@ int node_shutdown(node_t *n, bool save, bool nosave)
 {
     (void)nosave;
     if (n->shutting_down) return 0;
+    replica_before_sleep(n);
     /* Flush the log (and snapshot if asked) before anything stops, so a
      * failed snapshot leaves a running server. */
     int rc = persist_close(n, save);

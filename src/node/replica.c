@@ -96,6 +96,7 @@ struct replica {
     repl_entry *rd; /* read_log scratch */
     size_t rd_cap;
     uint64_t saved_version; /* last configuration version written to disk */
+    uint64_t pending_last;  /* primary: entries logged this loop turn, up to here */
 };
 
 static int64_t now_ms(void) { return clock_mono_ms(); }
@@ -912,12 +913,24 @@ void replica_local_append(node_t *n, uint64_t lsn, const char *payload, size_t l
 {
     replica_t *rp = n->replica;
     bl_push(rp, lsn, n->cfg_version, payload, len);
-    repl_local_append(rp->r, lsn, now_ms());
+    rp->pending_last = lsn; /* streamed by replica_before_sleep */
+}
+
+void replica_before_sleep(node_t *n)
+{
+    replica_t *rp = n->replica;
+    if (!rp || rp->pending_last <= repl_last_lsn(rp->r)) return;
+    if (repl_role(rp->r) == REPL_PRIMARY) repl_local_append_upto(rp->r, rp->pending_last, now_ms());
+    rp->pending_last = 0;
 }
 
 void replica_durable(node_t *n, uint64_t lsn)
 {
-    repl_local_durable(n->replica->r, lsn, now_ms());
+    replica_t *rp = n->replica;
+    /* Entries logged after a demotion in the same loop turn never reached
+     * repl: durability is reported only for what it knows. */
+    uint64_t known = repl_last_lsn(rp->r);
+    repl_local_durable(rp->r, lsn < known ? lsn : known, now_ms());
 }
 
 bool replica_serving(node_t *n)

@@ -14,6 +14,9 @@ void replica_stop(node_t *n);
 
 /* The primary logged a new entry (payload = the logged command). */
 void replica_local_append(node_t *n, uint64_t lsn, const char *payload, size_t len);
+/* Before the loop sleeps (and before the log is written): stream the
+ * entries logged during this turn. */
+void replica_before_sleep(node_t *n);
 /* The local log is durable up to lsn. */
 void replica_durable(node_t *n, uint64_t lsn);
 void replica_snapshot_done(node_t *n, bool ok, uint64_t lsn);
