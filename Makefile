@@ -91,7 +91,7 @@ test: deps
 	$(MAKE) check-asan
 
 check-asan: deps
-	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g" \
+	ASAN_OPTIONS=quarantine_size_mb=32 $(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    unit integration
 

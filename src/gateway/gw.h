@@ -100,7 +100,7 @@ struct gw {
     gw_client *dirty;
     uv_prepare_t wprep;
     /* retries waiting for their time */
-    struct gw_req *retry_head;
+    struct gw_req *retry_head, *retry_tail;
     /* stats */
     uint64_t commands, connections, cross_shard, retried, failed_unknown, errors;
     int64_t start_ms;
@@ -119,8 +119,10 @@ gw_node *gw_node_by_id(gw_t *g, uint64_t id);
  * *member_idx is the index in s->members (for policy reporting). */
 gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int read_policy, int *member_idx);
 /* Send raw request bytes to node n (read-only connection when ro). */
-int gw_node_send(gw_t *g, gw_node *n, bool ro, const char *req, size_t len, rconn_reply_cb cb,
-                 void *arg);
+/* `affinity` picks the connection (a client's id): one client's requests
+ * to a node always share a connection, so they execute in order. */
+int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *req, size_t len,
+                 rconn_reply_cb cb, void *arg);
 void gw_node_done(gw_t *g, gw_shard *s, int member_idx, gw_node *n, int64_t latency_us, bool ok);
 void gw_health_tick(gw_t *g);
 void gw_info_cluster(gw_t *g, cairn_buf *b);

@@ -292,10 +292,11 @@ gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int rp, int *member_idx)
     return gw_node_by_id(g, s->members[idx]);
 }
 
-int gw_node_send(gw_t *g, gw_node *n, bool ro, const char *req, size_t len, rconn_reply_cb cb, void *arg)
+int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *req, size_t len,
+                 rconn_reply_cb cb, void *arg)
 {
     rconn_t **pool = ro ? n->ro_conns : n->conns;
-    size_t k = n->rr++ % n->nconns;
+    size_t k = (size_t)(affinity % n->nconns);
     if (!pool[k]) {
         static const char hello[] = "*2\r\n$5\r\nCAIRN\r\n$8\r\nREADONLY\r\n";
         rconn_opts o = {.connect_timeout_ms = 500, .reply_timeout_ms = g->cfg.timeout_ms,
@@ -372,7 +373,7 @@ void gw_health_tick(gw_t *g)
         p->g = g;
         p->id = n->id;
         static const char ping[] = "*1\r\n$4\r\nPING\r\n";
-        if (gw_node_send(g, n, false, ping, sizeof(ping) - 1, probe_reply, p) < 0) cairn_free(p);
+        if (gw_node_send(g, n, false, 0, ping, sizeof(ping) - 1, probe_reply, p) < 0) cairn_free(p);
     }
 }
 

@@ -25,10 +25,10 @@
 #include "lib/util.h"
 #include "node/cmd.h"
 
-#define MAX_SLOTS_PER_CLIENT 10000
+#define MAX_SLOTS_PER_CLIENT 256 /* requests in flight per client: bounds memory */
 #define OUT_PAUSE (4u << 20)
 
-enum merge { M_ONE, M_MGET, M_SUM, M_OK, M_KEYS, M_SCAN };
+enum merge { M_ONE, M_MGET, M_SUM, M_OK, M_KEYS, M_SCAN, M_RANDOM };
 
 typedef struct gw_slot {
     struct gw_slot *next;
@@ -79,6 +79,9 @@ struct gw_client {
     gw_client *prev, *next;
     gw_client *dnext; /* on g->dirty */
     bool dirty;
+    bool close_after;      /* QUIT / protocol error: close once answered */
+    size_t inflight_bytes; /* handed to uv_write, not yet written */
+    size_t retrying;       /* requests of this client on the retry queue */
 };
 
 static void send_req(gw_req *r);
@@ -88,7 +91,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 
 /* ---- slots and replies ---- */
 
-static void slot_free(gw_slot *s)
+/* Free c once its handle is closed and no slot refers to it.  Returns true
+ * when it was freed. */
+static bool client_release(gw_client *c)
+{
+    if (!c->handle_closed || c->refs) return false;
+    resp_parser_close(&c->parser);
+    buf_close(&c->query);
+    buf_close(&c->out);
+    cairn_free(c->name);
+    cairn_free(c);
+    return true;
+}
+
+/* Returns true when freeing the slot freed its client too. */
+static bool slot_free(gw_slot *s)
 {
     gw_client *c = s->c;
     buf_close(&s->reply);
@@ -98,13 +115,7 @@ static void slot_free(gw_slot *s)
     cairn_free(s->err);
     cairn_free(s);
     c->refs--;
-    if (c->handle_closed && c->refs == 0) {
-        resp_parser_close(&c->parser);
-        buf_close(&c->query);
-        buf_close(&c->out);
-        cairn_free(c->name);
-        cairn_free(c);
-    }
+    return client_release(c);
 }
 
 static gw_slot *slot_new(gw_client *c, enum merge kind)
@@ -122,36 +133,28 @@ static gw_slot *slot_new(gw_client *c, enum merge kind)
     return s;
 }
 
+static size_t pending_bytes(const gw_client *c) { return buf_unread(&c->out) + c->inflight_bytes; }
+
+static void gwc_close(gw_client *c);
+static void write_out(gw_client *c);
+static void flush(gw_client *c);
+
 static void on_write(uv_write_t *w, int status)
 {
     gw_client *c = w->data;
-    cairn_free(((uv_buf_t *)(w + 1))->base);
+    uv_buf_t *b = (uv_buf_t *)(w + 1);
+    c->inflight_bytes -= b->len;
+    cairn_free(b->base);
     cairn_free(w);
     c->writing = false;
-    if (status < 0 || c->closing) return;
-    if (c->paused && c->nslots < MAX_SLOTS_PER_CLIENT / 2) {
-        c->paused = false;
-        process(c);
+    if (status < 0) { /* the peer is gone (even if we had stopped reading) */
+        gwc_close(c);
+        return;
     }
-    if (buf_unread(&c->out) && !c->writing) {
-        /* more queued while this write was in flight */
-        uv_write_t *nw = cairn_malloc(sizeof(*nw) + sizeof(uv_buf_t));
-        uv_buf_t *b = (uv_buf_t *)(nw + 1);
-        *b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-        buf_init(&c->out);
-        nw->data = c;
-        c->writing = true;
-        if (uv_write(nw, (uv_stream_t *)&c->tcp, b, 1, on_write) < 0) {
-            cairn_free(b->base);
-            cairn_free(nw);
-            c->writing = false;
-        }
-    }
+    if (c->closing) return;
+    write_out(c);
+    flush(c); /* may resume reading, or finish a QUIT */
 }
-
-static void gwc_close(gw_client *c);
-
-static void write_out(gw_client *c);
 
 static void on_wprep(uv_prepare_t *p)
 {
@@ -177,7 +180,9 @@ static void dirty_del(gw_client *c)
 }
 
 /* Move finished replies, in order, to the output; the write happens once
- * per loop turn (on_wprep), so a pipeline's replies leave together. */
+ * per loop turn (on_wprep), so a pipeline's replies leave together.  Also
+ * resumes a client paused for backpressure, and completes a close that
+ * waited for earlier replies (QUIT, protocol error). */
 static void flush(gw_client *c)
 {
     while (c->head && c->head->done) {
@@ -186,41 +191,55 @@ static void flush(gw_client *c)
         if (!c->head) c->tail = NULL;
         c->nslots--;
         if (!c->closing) buf_append(&c->out, s->reply.data, s->reply.len);
-        slot_free(s);
-        if (c->handle_closed && c->refs == 0) return; /* c is gone */
+        if (slot_free(s)) return; /* c is gone */
     }
-    if (c->closing || c->dirty || buf_unread(&c->out) == 0) return;
-    gw_t *g = c->g;
-    c->dirty = true;
-    c->dnext = g->dirty;
-    g->dirty = c;
-    uv_prepare_start(&g->wprep, on_wprep);
+    if (c->closing) return;
+    if (c->close_after && !c->head) {
+        /* everything answered: write now, close once written */
+        dirty_del(c);
+        write_out(c);
+        if (!c->closing && !c->writing && buf_unread(&c->out) == 0) gwc_close(c);
+        return;
+    }
+    if (!c->dirty && buf_unread(&c->out)) {
+        gw_t *g = c->g;
+        c->dirty = true;
+        c->dnext = g->dirty;
+        g->dirty = c;
+        uv_prepare_start(&g->wprep, on_wprep);
+    }
+    if (c->paused && c->nslots < MAX_SLOTS_PER_CLIENT / 2 && pending_bytes(c) < OUT_PAUSE / 2) {
+        c->paused = false;
+        process(c);
+    }
 }
 
 static void write_out(gw_client *c)
 {
     if (c->closing || c->writing || buf_unread(&c->out) == 0) return;
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    uv_buf_t b = uv_buf_init(c->out.data + c->out.pos, (unsigned)buf_unread(&c->out));
     int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (w == UV_EAGAIN) w = 0;
     if (w < 0) {
         gwc_close(c);
         return;
     }
-    c->out.pos = (size_t)w;
+    c->out.pos += (size_t)w;
     if (c->out.pos == c->out.len) {
         buf_reset(&c->out, 64 * 1024);
         return;
     }
     uv_write_t *wr = cairn_malloc(sizeof(*wr) + sizeof(uv_buf_t));
     uv_buf_t *rest = (uv_buf_t *)(wr + 1);
-    size_t left = c->out.len - c->out.pos;
+    size_t left = buf_unread(&c->out);
     memmove(c->out.data, c->out.data + c->out.pos, left);
     *rest = uv_buf_init(c->out.data, (unsigned)left);
     buf_init(&c->out);
     wr->data = c;
     c->writing = true;
+    c->inflight_bytes += left;
     if (uv_write(wr, (uv_stream_t *)&c->tcp, rest, 1, on_write) < 0) {
+        c->inflight_bytes -= left;
         cairn_free(rest->base);
         cairn_free(wr);
         c->writing = false;
@@ -258,6 +277,13 @@ static void slot_finish(gw_slot *s)
             break;
         case M_SCAN:
             break; /* filled by the part */
+        case M_RANDOM: /* one of the shards' random keys: nil only if all are empty */
+            if (s->nvals == 0) reply_null(&s->reply, 2);
+            else {
+                resp_value *k = s->vals[(size_t)rand() % s->nvals];
+                reply_bulk(&s->reply, k->s, k->len);
+            }
+            break;
         }
     }
     s->done = true;
@@ -306,6 +332,12 @@ static void part_done(gw_req *r, const char *frame, size_t len)
                 resp_value *k = v->elem[1]->elem[i];
                 reply_bulk(&s->reply, k->s, k->len);
             }
+        } else if (s->kind == M_RANDOM && (v->type == RESP_BULK || v->type == RESP_NIL)) {
+            if (v->type == RESP_BULK) {
+                s->vals = cairn_realloc(s->vals, (s->nvals + 1) * sizeof(*s->vals));
+                s->vals[s->nvals++] = v;
+                v = NULL;
+            }
         } else if (s->kind == M_OK && v->type == RESP_STRING) {
             /* +OK */
         } else if (!s->err) {
@@ -338,6 +370,21 @@ static bool refused_before_execution(const char *frame, size_t len)
            (len > 13 && memcmp(frame, "-CLUSTERDOWN ", 13) == 0);
 }
 
+/* The retry queue is FIFO and is sent whole, in order, once its head is
+ * due: a client's requests to a shard keep their order across retries (and
+ * while a client has requests queued there, its new ones queue behind
+ * them: see send_or_queue). */
+static void retry_enqueue(gw_req *r, int64_t at)
+{
+    gw_t *g = r->g;
+    r->retry_at_ms = at;
+    r->next_retry = NULL;
+    if (g->retry_tail) g->retry_tail->next_retry = r;
+    else g->retry_head = r;
+    g->retry_tail = r;
+    r->slot->c->retrying++;
+}
+
 static void schedule_retry(gw_req *r)
 {
     gw_t *g = r->g;
@@ -349,9 +396,7 @@ static void schedule_retry(gw_req *r)
     r->attempts++;
     g->retried++;
     int64_t backoff = r->attempts * 10 > 200 ? 200 : r->attempts * 10;
-    r->retry_at_ms = now + backoff;
-    r->next_retry = g->retry_head;
-    g->retry_head = r;
+    retry_enqueue(r, now + backoff);
     gw_topology_refresh_soon(g);
 }
 
@@ -406,29 +451,31 @@ static void send_req(gw_req *r)
     r->start_us = clock_us();
     if (g->policy->on_start && s->pstate && n->id == s->members[r->member_idx])
         g->policy->on_start(s->pstate, r->member_idx);
-    if (gw_node_send(g, n, r->ro, r->bytes, r->len, on_backend_reply, r) < 0)
+    /* One connection per client and node keeps a client's pipeline in
+     * order (requests on one connection execute in order). */
+    if (gw_node_send(g, n, r->ro, r->slot->c->id, r->bytes, r->len, on_backend_reply, r) < 0)
         part_fail(r, "ERR cairn: too many requests queued for a node");
 }
 
 void gw_retry_tick(gw_t *g)
 {
-    int64_t now = clock_mono_ms();
-    gw_req *due = NULL, **pp = &g->retry_head;
-    while (*pp) {
-        gw_req *r = *pp;
-        if (r->retry_at_ms <= now) {
-            *pp = r->next_retry;
-            r->next_retry = due;
-            due = r;
-        } else {
-            pp = &r->next_retry;
-        }
-    }
-    while (due) {
-        gw_req *r = due;
-        due = r->next_retry;
+    if (!g->retry_head || g->retry_head->retry_at_ms > clock_mono_ms()) return;
+    gw_req *all = g->retry_head;
+    g->retry_head = g->retry_tail = NULL;
+    while (all) {
+        gw_req *r = all;
+        all = r->next_retry;
+        r->slot->c->retrying--;
         send_req(r);
     }
+}
+
+/* New requests of a client that has requests awaiting a retry go behind
+ * them, so its requests reach each node in the order it sent them. */
+static void send_or_queue(gw_req *r)
+{
+    if (r->slot->c->retrying) retry_enqueue(r, clock_mono_ms());
+    else send_req(r);
 }
 
 void gw_retry_drop_all(gw_t *g)
@@ -436,8 +483,10 @@ void gw_retry_drop_all(gw_t *g)
     while (g->retry_head) {
         gw_req *r = g->retry_head;
         g->retry_head = r->next_retry;
+        r->slot->c->retrying--;
         part_fail(r, "ERR cairn gateway is shutting down");
     }
+    g->retry_tail = NULL;
 }
 
 /* ---- building requests ---- */
@@ -537,7 +586,7 @@ static void route_split(gw_client *c, size_t argc, const resp_arg *argv, size_t 
         buf_close(&b);
         r->pos = pos;
         r->npos = npos;
-        send_req(r);
+        send_or_queue(r);
     }
     cairn_free(taken);
     cairn_free(sub);
@@ -552,7 +601,7 @@ static void route_all(gw_client *c, const char *raw, size_t len, enum merge kind
         return;
     }
     gw_slot *s = slot_new(c, kind);
-    for (size_t i = 0; i < g->nshards; i++) send_req(req_new(c, s, g->shards[i].id, write, raw, len));
+    for (size_t i = 0; i < g->nshards; i++) send_or_queue(req_new(c, s, g->shards[i].id, write, raw, len));
 }
 
 static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
@@ -588,7 +637,7 @@ static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
     cairn_free(sub);
     gw_slot *s = slot_new(c, M_SCAN);
     s->scan_idx = idx;
-    send_req(req_new(c, s, g->shards[idx].id, false, b.data, b.len));
+    send_or_queue(req_new(c, s, g->shards[idx].id, false, b.data, b.len));
     buf_close(&b);
 }
 
@@ -643,7 +692,7 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
         reply_bulk(&b, argv[1].p, argv[1].len);
     } else if (strcmp(name, "quit") == 0) {
         reply_ok(&b);
-        c->closing = true; /* after the reply: handled in process() */
+        c->close_after = true; /* close once this and earlier replies are out */
     } else if (strcmp(name, "select") == 0) {
         if (argv[1].len == 1 && argv[1].p[0] == '0') reply_ok(&b);
         else reply_error(&b, "ERR DB index is out of range");
@@ -779,6 +828,7 @@ static void route(gw_client *c, size_t argc, const resp_arg *argv, const char *r
     else if (!strcmp(n, "keys")) route_all(c, raw, rawlen, M_KEYS, false);
     else if (!strcmp(n, "flushall") || !strcmp(n, "flushdb")) route_all(c, raw, rawlen, M_OK, true);
     else if (!strcmp(n, "scan")) route_scan(c, argc, argv);
+    else if (!strcmp(n, "randomkey")) route_all(c, raw, rawlen, M_RANDOM, false);
     else if (d->first > 0) {
         /* Every key must live in one shard; else CROSSSHARD (atomic
          * multi-shard writes come with two-phase commit). */
@@ -798,16 +848,15 @@ static void route(gw_client *c, size_t argc, const resp_arg *argv, const char *r
             local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
         } else {
             gw_slot *sl = slot_new(c, M_ONE);
-            send_req(req_new(c, sl, s->id, write, raw, rawlen));
+            send_or_queue(req_new(c, sl, s->id, write, raw, rawlen));
         }
     } else {
         /* keyless (COMMAND, TIME, RANDOMKEY ...): any shard's primary */
         if (g->nshards == 0) {
             local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
         } else {
-            size_t i = !strcmp(n, "randomkey") ? (size_t)rand() % g->nshards : 0;
             gw_slot *sl = slot_new(c, M_ONE);
-            send_req(req_new(c, sl, g->shards[i].id, write, raw, rawlen));
+            send_or_queue(req_new(c, sl, g->shards[0].id, write, raw, rawlen));
         }
     }
     buf_close(&enc);
@@ -825,8 +874,9 @@ static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
 
 static void process(gw_client *c)
 {
-    while (buf_unread(&c->query) && !c->closing) {
-        if (c->nslots >= MAX_SLOTS_PER_CLIENT || buf_unread(&c->out) > OUT_PAUSE) {
+    while (buf_unread(&c->query) && !c->closing && !c->close_after) {
+        if (c->nslots >= MAX_SLOTS_PER_CLIENT || pending_bytes(c) > OUT_PAUSE) {
+            /* backpressure: resumed by flush() as replies drain */
             c->paused = true;
             uv_read_stop((uv_stream_t *)&c->tcp);
             break;
@@ -836,25 +886,21 @@ static void process(gw_client *c)
         int rc = resp_parse_request(&c->parser, data, buf_unread(&c->query), &used);
         if (rc == CAIRN_EAGAIN) break;
         if (rc < 0) {
+            /* earlier requests are answered first, then this error, then
+             * the connection closes (as the node and Redis do) */
             local_error(c, "ERR %s", c->parser.err ? c->parser.err : "Protocol error");
             c->query.pos = c->query.len;
-            flush(c);
-            gwc_close(c);
-            return;
+            c->close_after = true;
+            break;
         }
         if (c->parser.argc) route(c, c->parser.argc, c->parser.argv, data, used);
         c->query.pos += used;
     }
+    if (c->closing) return;
     buf_compact(&c->query);
-    if (!c->paused && !c->closing) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    bool quit = c->closing;
-    c->closing = false;
+    if (c->close_after) uv_read_stop((uv_stream_t *)&c->tcp);
+    else if (!c->paused) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     flush(c);
-    if (quit) { /* QUIT: its +OK (and what precedes it) goes out now */
-        dirty_del(c);
-        write_out(c);
-        gwc_close(c);
-    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
@@ -873,33 +919,27 @@ static void on_closed(uv_handle_t *h)
 {
     gw_client *c = h->data;
     c->handle_closed = true;
-    if (c->refs == 0) {
-        resp_parser_close(&c->parser);
-        buf_close(&c->query);
-        buf_close(&c->out);
-        cairn_free(c->name);
-        cairn_free(c);
-    }
+    client_release(c);
 }
 
 static void gwc_close(gw_client *c)
 {
-    if (c->closing && uv_is_closing((uv_handle_t *)&c->tcp)) return;
+    if (c->closing) return;
     gw_t *g = c->g;
     c->closing = true;
-    if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
     dirty_del(c);
     if (c->prev) c->prev->next = c->next;
     else g->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     g->nclients--;
-    /* Settled slots go now; pending ones when their replies come. */
+    /* Settled slots go now; pending ones when their replies come (they
+     * keep c's memory alive until then). */
     while (c->head && c->head->done) {
         gw_slot *s = c->head;
         c->head = s->next;
         if (!c->head) c->tail = NULL;
         c->nslots--;
-        slot_free(s);
+        slot_free(s); /* cannot free c: its handle is still open */
     }
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
@@ -936,8 +976,8 @@ static void on_connection(uv_stream_t *server, int status)
     g->connections++;
     if ((int64_t)g->nclients > g->cfg.maxclients) {
         local_error(c, "ERR max number of clients reached");
+        c->close_after = true;
         flush(c);
-        gwc_close(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
