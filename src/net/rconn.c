@@ -387,6 +387,13 @@ int rconn_send_raw(rconn_t *c, const char *req, size_t len, rconn_reply_cb cb, v
     return 0;
 }
 
+void rconn_flush(rconn_t *c)
+{
+    if (c->state != UP) return;
+    uv_prepare_stop(&c->prep);
+    flush(c);
+}
+
 int rconn_connected(const rconn_t *c) { return c->state == UP; }
 size_t rconn_pending(const rconn_t *c) { return c->qlen; }
 const char *rconn_addr(const rconn_t *c) { return c->addr; }

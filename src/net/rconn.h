@@ -58,6 +58,11 @@ int rconn_sendv(rconn_t *c, rconn_reply_cb cb, void *arg, size_t argc, ...);
  * re-encoding). */
 int rconn_send_raw(rconn_t *c, const char *req, size_t len, rconn_reply_cb cb, void *arg);
 
+/* Write what is queued now.  Requests queued during libuv's prepare phase
+ * would otherwise wait for the next loop turn (after the poll); a caller
+ * that queues from its own before-sleep hook calls this at its end. */
+void rconn_flush(rconn_t *c);
+
 int rconn_connected(const rconn_t *c);
 size_t rconn_pending(const rconn_t *c);
 const char *rconn_addr(const rconn_t *c);

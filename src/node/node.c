@@ -57,6 +57,7 @@ static void before_sleep(uv_prepare_t *h)
     node_t *n = h->data;
     replica_before_sleep(n); /* first: repl must know an entry before it is durable */
     persist_before_sleep(n);
+    replica_flush_links(n);  /* APPENDs and ACKs of this turn leave now */
     client_flush_all(n);
 }
 

@@ -234,6 +234,16 @@ static void ignore_reply(void *arg, const char *reply, size_t len)
     (void)len;
 }
 
+/* Give repl the entries logged since the last hand-over.  They carry the
+ * configuration version they were created under, so this runs before any
+ * call that may change the configuration (and at before-sleep). */
+static void hand_over(replica_t *rp)
+{
+    if (rp->pending_last > repl_last_lsn(rp->r) && repl_role(rp->r) == REPL_PRIMARY)
+        repl_local_append_upto(rp->r, rp->pending_last, now_ms());
+    rp->pending_last = 0;
+}
+
 /* ---- repl_io ---- */
 
 static void cfg_text(const repl_config *c, char *out, size_t len)
@@ -559,6 +569,7 @@ static void apply_config_json(replica_t *rp, const char *json, size_t len)
         log_warn("malformed configuration from the manager");
         return;
     }
+    hand_over(rp);
     repl_set_config(rp->r, &cfg, now_ms());
     const repl_config *cur = repl_config_get(rp->r);
     if (repl_role(rp->r) == REPL_PRIMARY) rp->n->cfg_version = (uint32_t)cur->version;
@@ -621,6 +632,7 @@ static void on_tick(uv_timer_t *t)
 {
     replica_t *rp = t->data;
     int64_t now = now_ms();
+    hand_over(rp);
     repl_tick(rp->r, now);
     set_role(rp);
     if (now - rp->last_hb >= HEARTBEAT_MS) heartbeat(rp);
@@ -635,6 +647,7 @@ static void snap_send_done(void *arg, const char *reply, size_t len)
     bool ok = reply && len && reply[0] == '+';
     if (ok) {
         log_notice("snapshot at LSN %" PRIu64 " delivered to %016" PRIx64, s->lsn, s->to);
+        hand_over(rp);
         repl_snapshot_sent(rp->r, s->to, s->lsn, now_ms());
     } else {
         log_warn("snapshot transfer to %016" PRIx64 " failed", s->to);
@@ -774,6 +787,7 @@ static void cmd_repl(client_t *c, replica_t *rp)
         m.nentries = nent;
     }
     c->flags |= CLIENT_NOHOLD;
+    hand_over(rp);
     repl_recv(rp->r, &m, now_ms());
     cairn_free(ents);
     set_role(rp);
@@ -864,6 +878,7 @@ static void cmd_snapend(client_t *c, replica_t *rp)
      * commit comes only from the primary (io->committed). */
     bl_clear(rp);
     log_notice("installed a snapshot from the primary: %zu keys at LSN %" PRIu64, ks_size(n->ks), lsn);
+    hand_over(rp);
     repl_snapshot_loaded(rp->r, lsn, ev, now_ms());
     reply_ok(&c->out);
 }
@@ -918,10 +933,15 @@ void replica_local_append(node_t *n, uint64_t lsn, const char *payload, size_t l
 
 void replica_before_sleep(node_t *n)
 {
+    if (n->replica) hand_over(n->replica);
+}
+
+void replica_flush_links(node_t *n)
+{
     replica_t *rp = n->replica;
-    if (!rp || rp->pending_last <= repl_last_lsn(rp->r)) return;
-    if (repl_role(rp->r) == REPL_PRIMARY) repl_local_append_upto(rp->r, rp->pending_last, now_ms());
-    rp->pending_last = 0;
+    if (!rp) return;
+    for (size_t i = 0; i < rp->npeers; i++)
+        if (rp->peers[i].conn) rconn_flush(rp->peers[i].conn);
 }
 
 void replica_durable(node_t *n, uint64_t lsn)

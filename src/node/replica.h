@@ -17,6 +17,9 @@ void replica_local_append(node_t *n, uint64_t lsn, const char *payload, size_t l
 /* Before the loop sleeps (and before the log is written): stream the
  * entries logged during this turn. */
 void replica_before_sleep(node_t *n);
+/* After the log write of before-sleep: send the APPENDs and ACKs queued
+ * during this turn now, not after the next poll. */
+void replica_flush_links(node_t *n);
 /* The local log is durable up to lsn. */
 void replica_durable(node_t *n, uint64_t lsn);
 void replica_snapshot_done(node_t *n, bool ok, uint64_t lsn);
