@@ -197,6 +197,7 @@ static void topo_reply(void *arg, const char *reply, size_t len)
 {
     gw_t *g = arg;
     g->topo_inflight = false;
+    if (g->stopping) return; /* failed by gw_topology_free: no rotation */
     resp_value *v = NULL;
     size_t used;
     if (!reply || resp_read_value(reply, len, &v, &used) < 0 || v->type == RESP_ERROR) {

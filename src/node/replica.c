@@ -97,6 +97,7 @@ struct replica {
     size_t rd_cap;
     uint64_t saved_version; /* last configuration version written to disk */
     uint64_t pending_last;  /* primary: entries logged this loop turn, up to here */
+    bool stopping;          /* replica_stop: callbacks of failing requests do nothing */
 };
 
 static int64_t now_ms(void) { return clock_mono_ms(); }
@@ -415,6 +416,7 @@ static void apply_config_json(replica_t *rp, const char *json, size_t len);
 static void mgr_config_reply(void *arg, const char *reply, size_t len)
 {
     replica_t *rp = arg;
+    if (rp->stopping) return;
     resp_value *v = NULL;
     size_t used;
     if (!reply || resp_read_value(reply, len, &v, &used) < 0) return;
@@ -590,6 +592,7 @@ static void hb_reply(void *arg, const char *reply, size_t len)
 {
     replica_t *rp = arg;
     rp->hb_inflight = false;
+    if (rp->stopping) return;
     resp_value *v = NULL;
     size_t used;
     if (!reply || resp_read_value(reply, len, &v, &used) < 0) {
@@ -645,6 +648,11 @@ static void snap_send_done(void *arg, const char *reply, size_t len)
     snap_send *s = arg;
     replica_t *rp = s->rep;
     bool ok = reply && len && reply[0] == '+';
+    if (rp->stopping) {
+        close(s->fd);
+        cairn_free(s);
+        return;
+    }
     if (ok) {
         log_notice("snapshot at LSN %" PRIu64 " delivered to %016" PRIx64, s->lsn, s->to);
         hand_over(rp);
@@ -1085,6 +1093,7 @@ void replica_stop(node_t *n)
     replica_t *rp = n->replica;
     if (!rp) return;
     n->replica = NULL;
+    rp->stopping = true;
     uv_timer_stop(&rp->timer);
     for (size_t i = 0; i < rp->npeers; i++)
         if (rp->peers[i].conn) rconn_destroy(rp->peers[i].conn);
