@@ -44,7 +44,7 @@ MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-DEBS := build-essential pkg-config clang libuv1-dev libxxhash-dev \
+DEBS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libxxhash-dev \
         libcurl4-openssl-dev libjansson-dev libssl-dev \
         libcmocka-dev libhiredis-dev redis-server redis-tools \
         etcd-server etcd-client curl python3 python3-pytest python3-redis
@@ -95,8 +95,13 @@ check-asan: deps
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    unit integration
 
+# Every benchmark, each against its peer in the same run (about 20 min).
 bench: deps all
+	@scripts/deps.sh nutcracker
 	bench/node_vs_redis.sh
+	bench/replication.sh
+	bench/failover.sh
+	bench/gateway.sh
 
 clean:
 	rm -rf build build-asan
