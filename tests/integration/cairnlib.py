@@ -6,11 +6,16 @@
     node.kill()                  # SIGKILL;  node.stop() = SIGTERM + wait
     node.start()                 # restart on the same port and dir
 """
+import base64
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import urllib.request
 
 import redis
 
@@ -303,3 +308,137 @@ def bulk_load(port, n, prefix=b"key:", value=b"v", batch=1000, host="127.0.0.1")
                 raise RuntimeError(f"bulk_load: MSET replied {rep!r}")
     finally:
         conn.close()
+
+
+# ---- raw sockets (tests that speak RESP bytes themselves) ----------------------
+
+def connect(port, timeout=5.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_until_closed(s, timeout=5.0, limit=64 << 20):
+    """(bytes, closed): everything read until EOF/reset or `timeout`."""
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    while len(out) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return bytes(out), False
+        s.settimeout(left)
+        try:
+            d = s.recv(1 << 16)
+        except socket.timeout:
+            return bytes(out), False
+        except (ConnectionResetError, BrokenPipeError):
+            return bytes(out), True
+        if not d:
+            return bytes(out), True
+        out += d
+    return bytes(out), False
+
+
+def read_exact(s, n, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    while len(out) < n:
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out with {len(out)} of {n} bytes: {bytes(out[-200:])!r}"
+        s.settimeout(left)
+        d = s.recv(min(1 << 20, n - len(out)))
+        assert d, f"connection closed after {len(out)} of {n} bytes: {bytes(out[-200:])!r}"
+        out += d
+    return bytes(out)
+
+
+def ping_time(port):
+    """Seconds a fresh connection takes to get +PONG."""
+    t = time.monotonic()
+    with connect(port, timeout=2) as s:
+        s.sendall(b"PING\r\n")
+        assert read_exact(s, 7, timeout=2) == b"+PONG\r\n"
+    return time.monotonic() - t
+
+
+# ---- etcd ----------------------------------------------------------------------
+
+ETCD_BIN = os.environ.get("CAIRN_ETCD_BIN", "/usr/bin/etcd")
+
+
+class Etcd:
+    """A single-member etcd on two free loopback ports.  Its data lives in
+    `base`/etcd, or in a temp dir removed at stop() when no base is given."""
+
+    def __init__(self, base=None):
+        self.own_dir = base is None
+        self.dir = tempfile.mkdtemp(prefix="cairn-etcd-") if base is None else os.path.join(str(base), "etcd")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port, self.peer = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.paused = False
+        self.log_path = os.path.join(self.dir, "etcd.log")
+        self.logf = None
+
+    def start(self, timeout=20):
+        peer = f"http://127.0.0.1:{self.peer}"
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [ETCD_BIN, "--name", "t", "--data-dir", os.path.join(self.dir, "data"),
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"t={peer}"],
+            stdout=self.logf, stderr=subprocess.STDOUT)
+        wait_until(self.healthy, timeout=timeout, what="etcd health")
+        return self
+
+    def healthy(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"etcd exited:\n{self.log()[-2000:]}")
+        with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+            return json.load(r)["health"] == "true"
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def get(self, key):
+        """The value at key (str) or None, through the v3 JSON gateway."""
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+        req = urllib.request.Request(self.url + "/v3/kv/range", data=body, method="POST")
+        resp = json.load(urllib.request.urlopen(req, timeout=5))
+        kvs = resp.get("kvs") or []
+        return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            if self.paused:
+                self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.logf and not self.logf.closed:
+            self.logf.close()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def restart(self, down_for=0.0):
+        """Stop, stay down `down_for` seconds, start on the same data and ports."""
+        self.stop()
+        time.sleep(down_for)
+        return self.start()

@@ -53,13 +53,11 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 
 import redis
 
-from cairnlib import CAIRN_BIN, Node, Resp, RespError, free_port, wait_until
+from cairnlib import CAIRN_BIN, Etcd, Node, Resp, RespError, free_port, wait_until
 
-ETCD_BIN = os.environ.get("CAIRN_ETCD_BIN", "/usr/bin/etcd")
 
 # Sanitizer builds run several times slower: scale the time budgets.
 TIME_SCALE = float(os.environ.get("CAIRN_TIME_SCALE",
@@ -74,73 +72,6 @@ def _proc_alive(p):
 
 
 # ---- etcd ----------------------------------------------------------------------
-
-class Etcd:
-    """A single-member etcd on two free loopback ports, data in `base`."""
-
-    def __init__(self, base):
-        self.dir = os.path.join(str(base), "etcd")
-        os.makedirs(self.dir, exist_ok=True)
-        self.port, self.peer = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-        self.paused = False
-        self.log_path = os.path.join(self.dir, "etcd.log")
-        self.logf = None
-
-    def start(self, timeout=20):
-        peer = f"http://127.0.0.1:{self.peer}"
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [ETCD_BIN, "--name", "t", "--data-dir", os.path.join(self.dir, "data"),
-             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"t={peer}"],
-            stdout=self.logf, stderr=subprocess.STDOUT)
-        wait_until(self.healthy, timeout=timeout * TIME_SCALE, what="etcd health")
-        return self
-
-    def healthy(self):
-        if not _proc_alive(self.proc):
-            raise RuntimeError(f"etcd exited:\n{self.log()[-2000:]}")
-        with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-            return json.load(r)["health"] == "true"
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def pause(self):
-        self.proc.send_signal(signal.SIGSTOP)
-        self.paused = True
-
-    def resume(self):
-        self.proc.send_signal(signal.SIGCONT)
-        self.paused = False
-
-    def stop(self):
-        if _proc_alive(self.proc):
-            if self.paused:
-                self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.logf and not self.logf.closed:
-            self.logf.close()
-
-    def restart(self, down_for=0.0):
-        """Stop (SIGTERM), stay down `down_for` seconds, start on the same
-        data dir and ports."""
-        self.stop()
-        time.sleep(down_for)
-        return self.start()
-
 
 # ---- managers ------------------------------------------------------------------
 
@@ -261,7 +192,7 @@ class Cluster:
         """etcd, managers, nodes; register; create the shard; wait until a
         primary accepts a SET.  Raises TimeoutError naming the step that did
         not happen."""
-        self.etcd.start()
+        self.etcd.start(timeout=20 * TIME_SCALE)
         self._started.append(self.etcd)
         for m in self.managers:
             m.start()

@@ -44,52 +44,12 @@ import time
 
 import pytest
 
-from cairnlib import wait_until
+from cairnlib import connect, ping_time, read_exact, read_until_closed, wait_until
 
 HOST = "127.0.0.1"
 
 
 # ---------------------------------------------------------------- raw I/O --
-
-def connect(port, timeout=5.0):
-    s = socket.create_connection((HOST, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def read_until_closed(s, timeout=5.0, limit=64 << 20):
-    """(bytes, closed): everything read until EOF/reset or `timeout`."""
-    deadline = time.monotonic() + timeout
-    out = bytearray()
-    while len(out) < limit:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return bytes(out), False
-        s.settimeout(left)
-        try:
-            d = s.recv(1 << 16)
-        except socket.timeout:
-            return bytes(out), False
-        except (ConnectionResetError, BrokenPipeError):
-            return bytes(out), True
-        if not d:
-            return bytes(out), True
-        out += d
-    return bytes(out), False
-
-
-def read_exact(s, n, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    out = bytearray()
-    while len(out) < n:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out with {len(out)} of {n} bytes: {bytes(out[-200:])!r}"
-        s.settimeout(left)
-        d = s.recv(min(1 << 20, n - len(out)))
-        assert d, f"connection closed after {len(out)} of {n} bytes: {bytes(out[-200:])!r}"
-        out += d
-    return bytes(out)
-
 
 def cmd(*args):
     parts = [b"*%d\r\n" % len(args)]
@@ -97,14 +57,6 @@ def cmd(*args):
         a = a if isinstance(a, bytes) else str(a).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(parts)
-
-
-def ping_time(port):
-    t = time.monotonic()
-    with connect(port, timeout=2) as s:
-        s.sendall(b"PING\r\n")
-        assert read_exact(s, 7, timeout=2) == b"+PONG\r\n"
-    return time.monotonic() - t
 
 
 def assert_alive(node):

@@ -46,8 +46,8 @@ import time
 
 import pytest
 
-from cairnlib import CAIRN_BIN, Resp, RespError, resp_encode
-from cluster import ETCD_BIN, TIME_SCALE, Cluster, ClusterClient, Load
+from cairnlib import CAIRN_BIN, ETCD_BIN, Resp, RespError, resp_encode
+from cluster import TIME_SCALE, Cluster, ClusterClient, Load
 from history import History, check_acknowledged_present, check_linearizable
 
 FAILOVER_BUDGET = 2.5 * TIME_SCALE   # kill/pause of the primary -> next acked write

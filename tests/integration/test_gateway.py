@@ -67,7 +67,8 @@ import time
 import pytest
 import redis
 
-from cairnlib import CAIRN_BIN, ROOT, Resp, RespError, bulk_load, free_port, resp_encode, wait_until
+from cairnlib import (CAIRN_BIN, ROOT, Resp, RespError, bulk_load, connect, free_port, ping_time,
+                      read_exact, read_until_closed, resp_encode, wait_until)
 from gwlib import TIME_SCALE, GwCluster, Proc, parse_gw_info, raw_info
 
 HOST = "127.0.0.1"
@@ -118,52 +119,6 @@ def clean(gw):
 
 
 # ------------------------------------------------------------------- helpers --
-
-def connect(port, timeout=5.0):
-    s = socket.create_connection((HOST, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def read_until_closed(s, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    out = bytearray()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return bytes(out), False
-        s.settimeout(left)
-        try:
-            d = s.recv(1 << 16)
-        except socket.timeout:
-            return bytes(out), False
-        except (ConnectionResetError, BrokenPipeError):
-            return bytes(out), True
-        if not d:
-            return bytes(out), True
-        out += d
-
-
-def read_exact(s, n, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    out = bytearray()
-    while len(out) < n:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out with {len(out)} of {n} bytes: {bytes(out[-200:])!r}"
-        s.settimeout(left)
-        d = s.recv(min(1 << 20, n - len(out)))
-        assert d, f"connection closed after {len(out)} of {n} bytes: {bytes(out[-200:])!r}"
-        out += d
-    return bytes(out)
-
-
-def ping_time(port):
-    t = time.monotonic()
-    with connect(port, timeout=2) as s:
-        s.sendall(b"PING\r\n")
-        assert read_exact(s, 7, timeout=2) == b"+PONG\r\n"
-    return time.monotonic() - t
-
 
 def assert_gw_alive(c):
     assert c.gateway.alive(), f"gateway died:\n{c.gateway.log()}"

@@ -28,82 +28,23 @@ played by FakeNode threads speaking the node protocol with redis-py):
                   within ~3 s; SIGCONT -> it is active again
   bad input       malformed heartbeats, unknown subcommands, arity
 """
-import base64
 import json
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
 import threading
 import time
-import urllib.request
 
 import pytest
 import redis
 
-from cairnlib import CAIRN_BIN, free_port, wait_until
+from cairnlib import CAIRN_BIN, ETCD_BIN, Etcd, free_port, wait_until
 
-ETCD_BIN = os.environ.get("CAIRN_ETCD_BIN", "/usr/bin/etcd")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ETCD_BIN), reason="etcd not installed")
 
 
 # ---- processes ---------------------------------------------------------------
-
-class Etcd:
-    """A single-member etcd on two free loopback ports, data in a temp dir."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="cairn-etcd-")
-        self.port, self.peer = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-        self.stopped = False
-
-    def start(self):
-        peer = f"http://127.0.0.1:{self.peer}"
-        self.logf = open(os.path.join(self.dir, "etcd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [ETCD_BIN, "--name", "t", "--data-dir", os.path.join(self.dir, "data"),
-             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"t={peer}"],
-            stdout=self.logf, stderr=subprocess.STDOUT)
-        wait_until(lambda: json.load(urllib.request.urlopen(self.url + "/health", timeout=1))
-                   ["health"] == "true", timeout=20, what="etcd health")
-        return self
-
-    def pause(self):
-        self.proc.send_signal(signal.SIGSTOP)
-        self.stopped = True
-
-    def resume(self):
-        self.proc.send_signal(signal.SIGCONT)
-        self.stopped = False
-
-    def get(self, key):
-        """The value at key (str) or None, through the v3 JSON gateway."""
-        body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
-        req = urllib.request.Request(self.url + "/v3/kv/range", data=body, method="POST")
-        resp = json.load(urllib.request.urlopen(req, timeout=5))
-        kvs = resp.get("kvs") or []
-        return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            if self.stopped:
-                self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 class Manager:
     """One `cairn manager` process."""
