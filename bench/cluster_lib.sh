@@ -20,8 +20,7 @@
 #   redis_start PORT         (re)start one redis-server on its own config
 #   prepare_kill PID / reap PID   around a SIGKILL sent by the load client
 #
-#   cluster_trap             EXIT trap: stop the servers (SIGKILL after 10 s), then
-#                            lib.sh's bench_cleanup
+#   cluster_bench_init NAME  checks + a result dir in $BASE
 #
 # Needs: BASE, PYTHON, CLIENT (bench/failover_client.py), ETCD_BIN,
 # HEALTH_TIMEOUT; CAIRN_FSYNC (default everysec), LEASE_MS, GRACE_MS.
@@ -30,30 +29,20 @@ CAIRN_FSYNC=${CAIRN_FSYNC:-everysec}
 LEASE_MS=${LEASE_MS:-400}
 GRACE_MS=${GRACE_MS:-800}
 
-# lib.sh's bench_cleanup sends one SIGTERM and waits without a bound, but a
-# redis-server refuses SIGTERM while it writes its initial AOF after a full
-# resync ("Writing initial AOF, can't exit").  cluster_trap installs an EXIT
-# trap that first stops every server still running (SIGTERM, SIGKILL after
-# 10 s) and then runs bench_cleanup with the script's exit status.
-cluster_stop_all() {
-    local pid i left
-    for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for ((i = 0; i < 200; i++)); do
-        left=0
-        for pid in "${BENCH_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
-        ((left)) || break
-        sleep 0.05
-    done
-    for pid in "${BENCH_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+# cluster_bench_init NAME: the checks and the result dir both cluster
+# benchmarks need; sets BASE (removed at exit unless BENCH_KEEP=1).  Server
+# shutdown is lib.sh's bench_cleanup (SIGTERM, SIGKILL after 10 s).
+cluster_bench_init() {
+    command -v "$ETCD_BIN" >/dev/null || die "$ETCD_BIN not found (apt-get install etcd-server)"
+    "$PYTHON" -c 'import json, socket' || die "$PYTHON does not run"
+    command -v curl >/dev/null || die "curl not found"
+    BASE=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    BENCH_DIRS+=("$BASE")
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        _forget BENCH_DIRS "$BASE"
+        log "keeping $BASE"
+    fi
 }
-cluster_cleanup() {
-    local rc=$?
-    cluster_stop_all
-    set +e              # we are exiting; bench_cleanup takes the status from $?
-    (exit "$rc")
-    bench_cleanup
-}
-cluster_trap() { trap cluster_cleanup EXIT; }
 
 # spawn LOG CMD...: start a server in the background -> SPAWNED (pid), tracked
 # by lib.sh's cleanup.

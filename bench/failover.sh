@@ -65,23 +65,14 @@ HEALTH_TIMEOUT=60        # s, per wait for a healthy group
 MAX_AFTER=30             # s of load after the kill at most (writes never resume)
 
 bench_init
-command -v "$ETCD_BIN" >/dev/null || die "$ETCD_BIN not found (apt-get install etcd-server)"
-"$PYTHON" -c 'import json, socket' || die "$PYTHON does not run"
-command -v curl >/dev/null || die "curl not found"
 
 now() { date +%s.%N; }
 T_START=$(now)
-BASE=$(mktemp -d "${TMPDIR:-/tmp}/failover-bench.XXXXXX")
-BENCH_DIRS+=("$BASE")
-if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-    _forget BENCH_DIRS "$BASE"
-    log "keeping $BASE"
-fi
-RESULTS=$BASE/results.jsonl
-: >"$RESULTS"
 # shellcheck source=bench/cluster_lib.sh
 source "$BENCH_ROOT/bench/cluster_lib.sh"
-cluster_trap
+cluster_bench_init failover-bench
+RESULTS=$BASE/results.jsonl
+: >"$RESULTS"
 
 # ---- Redis + Sentinel ----------------------------------------------------------
 

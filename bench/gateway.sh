@@ -41,27 +41,6 @@ for b in "$ETCD_BIN" "$NUTCRACKER"; do
     command -v "$b" >/dev/null || die "$b not found (apt-get install etcd-server nutcracker)"
 done
 
-# Stop every server (SIGTERM, SIGKILL after 10 s) before lib.sh's cleanup
-# removes the dirs; the trap covers errors and Ctrl-C too.
-stop_all_servers() {
-    local pid i left
-    for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for ((i = 0; i < 200; i++)); do
-        left=0
-        for pid in "${BENCH_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
-        ((left)) || break
-        sleep 0.05
-    done
-    for pid in "${BENCH_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-}
-gw_cleanup() {
-    local rc=$?
-    stop_all_servers
-    set +e
-    (exit "$rc")
-    bench_cleanup
-}
-trap gw_cleanup EXIT
 
 BASE=$(mktemp -d "${TMPDIR:-/tmp}/cairn-gwbench.XXXXXX")
 BENCH_DIRS+=("$BASE")

@@ -53,21 +53,12 @@ CLIENT="$BENCH_ROOT/bench/failover_client.py"
 CAIRN_FSYNC=everysec LEASE_MS=400 GRACE_MS=800
 
 bench_init
-command -v "$ETCD_BIN" >/dev/null || die "$ETCD_BIN not found (apt-get install etcd-server)"
-"$PYTHON" -c 'import json, socket' || die "$PYTHON does not run"
-command -v curl >/dev/null || die "curl not found"
 
 now() { date +%s.%N; }
 T_START=$(now)
-BASE=$(mktemp -d "${TMPDIR:-/tmp}/replication-bench.XXXXXX")
-BENCH_DIRS+=("$BASE")
-if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-    _forget BENCH_DIRS "$BASE"
-    log "keeping $BASE"
-fi
 # shellcheck source=bench/cluster_lib.sh
 source "$BENCH_ROOT/bench/cluster_lib.sh"
-cluster_trap
+cluster_bench_init replication-bench
 
 # bench_run PORT N -> prints rps, or ERR (details to stderr).  Any output on
 # redis-benchmark's stderr (e.g. "Error from server: ...") fails the run.
