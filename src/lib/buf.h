@@ -20,7 +20,9 @@ typedef struct cairn_buf {
 
 void buf_init(cairn_buf *b);
 void buf_close(cairn_buf *b);
-/* Make room for at least `n` more bytes after len; returns data + len. */
+/* Make room for at least `n` more bytes after len; returns data + len.
+ * Compacts first (moving bytes to index 0) when pos >= len / 2: a caller
+ * keeping offsets into the buffer must compact before that point itself. */
 char *buf_reserve(cairn_buf *b, size_t n);
 void buf_append(cairn_buf *b, const void *p, size_t n);
 void buf_append_str(cairn_buf *b, const char *s);

@@ -97,6 +97,7 @@ void client_mark(client_t *c)
 {
     node_t *n = c->node;
     uint64_t end = c->out_base + c->out.len;
+    assert(c->out_ok <= end); /* offsets still line up with the buffer */
     if (c->flags & CLIENT_REPLAY) {
         buf_reset(&c->out, 4096);
         c->out_base = c->out_ok = 0;
@@ -208,6 +209,15 @@ static void flush_one(client_t *c)
         /* Everything appended so far is out: rebase, keep a small buffer. */
         c->out_base += c->out.len;
         buf_reset(&c->out, 16 * 1024);
+    } else if (c->out.pos >= c->out.len / 2) {
+        /* Held replies sit behind sent bytes.  buf_reserve() would compact
+         * them on the next append, under this very condition, and shift
+         * every absolute offset (out_ok, the marks) onto bytes still held;
+         * compact here, moving the base along.  Only flush_one() moves
+         * out.pos, so until the next flush pos < len / 2 and no append
+         * compacts. */
+        c->out_base += c->out.pos;
+        buf_compact(&c->out);
     }
     if ((c->flags & CLIENT_READ_PAUSED) && client_out_pending(c) < OUT_PAUSE / 2) {
         c->flags &= ~CLIENT_READ_PAUSED;

@@ -42,6 +42,7 @@ the module.  Budgets scale with CAIRN_TIME_SCALE (3 for ASan builds).
 """
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -482,3 +483,71 @@ def test_restart_etcd(make_cluster):
     assert gap_e <= MANAGER_GAP, f"writes stalled {gap_e:.2f}s around etcd's restart"
     assert fo is not None and fo <= FAILOVER_BUDGET, \
         f"after etcd's restart, first acknowledged write {fo}s after kill -9 of the primary"
+
+
+# ---- held replies behind sent ones ------------------------------------------------
+
+def test_held_reply_stays_held_behind_sent_bytes(make_cluster):
+    """A reply held for commit stays held while replies after it are added
+    to the same buffer: with a secondary stopped, [GET big, SET] sends the
+    GET's reply at once and holds the SET's; a further GET must not release
+    the held bytes (the reply buffer is compacted around them).  After the
+    secondary resumes, every reply arrives, in order and intact."""
+    cl = make_cluster()
+    p = cl.wait_primary()
+    big = b"v" * 20000
+    r = Resp(p.port, timeout=10)
+    c = Resp(p.port, timeout=10)
+    sec = [n for n in cl.nodes if n is not p][0]
+    try:
+        assert r.call("SET", "big", big) == b"OK"
+        cl.pause(sec)
+        c.send(resp_encode("GET", "big") + resp_encode("SET", "held", "1"))
+        assert c.read() == big
+        c.send(resp_encode("GET", "big"))
+        c.sock.settimeout(0.3)
+        try:
+            early = c.sock.recv(100)
+        except socket.timeout:
+            early = b""
+        c.sock.settimeout(10)
+        assert early == b"", f"a held reply left before its write committed: {early[:40]!r}"
+        cl.resume(sec)
+        assert c.read() == b"OK"
+        assert c.read() == big
+        assert c.call("GET", "held") == b"1"
+    finally:
+        r.close()
+        c.close()
+
+
+def test_pipeline_mixes_large_reads_and_held_writes(make_cluster):
+    """A pipelined client interleaving large GETs (sent at once) with SETs
+    (held until the secondaries have them) gets every reply, in order and
+    intact: the reply buffer is compacted between loop turns while replies
+    are held behind bytes already sent."""
+    cl = make_cluster()
+    p = cl.wait_primary()
+    big = b"v" * 20000
+    r = Resp(p.port, timeout=10)
+    try:
+        assert r.call("SET", "big", big) == b"OK"
+        c = Resp(p.port, timeout=30)
+        rounds, per = 6, 400
+        want = [big if j % 2 == 0 else b"OK" for _ in range(rounds) for j in range(per)]
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(c.read() for _ in want), daemon=True)
+        reader.start()
+        for i in range(rounds):
+            c.send(b"".join(resp_encode("GET", "big") if j % 2 == 0 else
+                            resp_encode("SET", f"k{i}-{j}", f"{i}-{j}") for j in range(per)))
+            time.sleep(0.01)
+        reader.join(60)
+        c.close()
+        assert len(got) == len(want), f"{len(got)} of {len(want)} replies"
+        bad = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        assert not bad, f"{len(bad)} replies differ, first at {bad[0]}: {got[bad[0]][:60]!r}"
+        for i in range(rounds):
+            assert r.call("GET", f"k{i}-1") == f"{i}-1".encode()
+    finally:
+        r.close()
