@@ -351,6 +351,7 @@ void client_unblock(client_t *c)
 static void on_close(uv_handle_t *h)
 {
     client_t *c = h->data;
+    multi_forget(c); /* the queue of an EXEC that closed its own client */
     resp_parser_close(&c->parser);
     buf_close(&c->query);
     buf_close(&c->out);
@@ -368,6 +369,7 @@ void client_close(client_t *c)
     c->flags |= CLIENT_CLOSING;
     pending_del(c);
     persist_forget_client(n, c); /* a SAVE waiter must not be answered later */
+    multi_forget(c);             /* its watches; its queued commands */
     list_del(&n->clients, c);
     n->nclients--;
     uv_close((uv_handle_t *)&c->tcp, on_close);
@@ -464,17 +466,29 @@ int client_listen(node_t *n)
 void client_info_line(client_t *c, cairn_buf *b)
 {
     int64_t now = clock_ms();
-    char line[1024];
+    char line[1024], flags[8];
+    size_t nf = 0;
+    /* Redis's letters, in its order: x multi, b blocked, d dirty CAS,
+     * c close after reply, r readonly (replica reads); N for none. */
+    if (c->flags & CLIENT_MULTI) flags[nf++] = 'x';
+    if (c->flags & CLIENT_BLOCKED) flags[nf++] = 'b';
+    if (c->flags & CLIENT_DIRTY_CAS) flags[nf++] = 'd';
+    if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
+    if (c->flags & CLIENT_READONLY) flags[nf++] = 'r';
+    if (nf == 0) flags[nf++] = 'N';
+    flags[nf] = '\0';
+    long long multi = (c->flags & CLIENT_MULTI) ? (long long)c->multi.count : -1;
     int l = snprintf(line, sizeof(line),
-                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=0 "
-                     "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
-                     "multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 omem=%zu tot-mem=%zu events=r "
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
+                     "sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=%zu argv-mem=0 "
+                     "multi-mem=%zu rbs=%zu rbp=0 obl=%zu oll=0 omem=%zu tot-mem=%zu events=r "
                      "cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                      (long long)((now - c->ctime_ms) / 1000), (long long)((now - c->last_ms) / 1000),
-                     buf_unread(&c->query), c->query.cap - c->query.len, c->query.cap,
-                     buf_unread(&c->out), client_out_pending(c),
-                     sizeof(*c) + c->query.cap + c->out.cap, c->last_cmd ? c->last_cmd : "NULL",
-                     c->proto, c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+                     flags, multi, buf_unread(&c->query), c->query.cap - c->query.len,
+                     c->multi.bytes, c->query.cap, buf_unread(&c->out), client_out_pending(c),
+                     sizeof(*c) + c->query.cap + c->out.cap + c->multi.bytes,
+                     c->last_cmd ? c->last_cmd : "NULL", c->proto,
+                     c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
     buf_append(b, line, (size_t)(l < (int)sizeof(line) ? l : (int)sizeof(line) - 1));
 }

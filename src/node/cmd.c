@@ -2,8 +2,10 @@
  * cmd.c — command lookup and dispatch, and the COMMAND command.
  *
  * client_exec() applies, in Redis 7's order: unknown command, arity,
- * authentication, maxmemory (for commands that may grow memory); then runs
- * the handler.  Handlers reply into c->out; client.c holds the reply until
+ * authentication, no-multi, the replica gate, maxmemory (for commands that
+ * may grow memory, and for anything queued inside MULTI); then runs the
+ * handler, or queues the command when the client is in MULTI (cmd_multi.c).
+ * A refusal inside MULTI dooms the transaction (EXECABORT).  Handlers reply into c->out; client.c holds the reply until
  * the writes it could observe are committed.
  */
 #include "node/cmd.h"
@@ -99,6 +101,18 @@ static void reply_unknown(client_t *c)
                  c->argv[0].p, args);
 }
 
+/* A command refused before it runs: like Redis's rejectCommand, the error
+ * dooms an open transaction, and a refused EXEC discards it. */
+static void reject(client_t *c, const cmd_def *cmd, const char *err)
+{
+    if (cmd && cmd->fn == cmd_exec) {
+        multi_exec_abort(c, err, strlen(err));
+        return;
+    }
+    reply_error(&c->out, err);
+    multi_flag(c);
+}
+
 void client_exec(client_t *c)
 {
     node_t *n = c->node;
@@ -106,21 +120,41 @@ void client_exec(client_t *c)
     c->last_ms = clock_ms();
     if (!cmd) {
         reply_unknown(c);
+        multi_flag(c);
         return;
     }
     c->last_cmd = cmd->name;
     if ((cmd->arity > 0 && (int64_t)c->argc != cmd->arity) ||
         (int64_t)c->argc < -(int64_t)cmd->arity) {
-        reply_arity(c, cmd->name);
+        char err[96];
+        snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command", cmd->name);
+        reject(c, cmd, err);
         return;
     }
     if (!(c->flags & CLIENT_AUTHED) && !(cmd->flags & CMD_NOAUTH)) {
-        reply_error(&c->out, "NOAUTH Authentication required.");
+        reject(c, cmd, "NOAUTH Authentication required.");
         return;
     }
-    if (!replica_admit(c, cmd->flags)) return;
-    if ((cmd->flags & CMD_DENYOOM) && !n->loading && db_over_maxmemory(n)) {
-        reply_error(&c->out, "OOM command not allowed when used memory > 'maxmemory'.");
+    bool in_multi = c->flags & CLIENT_MULTI;
+    if (in_multi && (cmd->flags & CMD_NOMULTI)) {
+        reject(c, cmd, "ERR Command not allowed inside a transaction");
+        return;
+    }
+    /* (EXEC passes: cmd_exec gates it with the flags of what it holds.) */
+    if (!replica_admit(c, cmd->flags)) {
+        multi_flag(c);
+        return;
+    }
+    /* Inside MULTI every command but EXEC/DISCARD/QUIT may grow memory
+     * (it is queued): Redis refuses them all over maxmemory. */
+    bool oom_gate = (cmd->flags & CMD_DENYOOM) ||
+                    (in_multi && cmd->fn != cmd_exec && cmd->fn != cmd_discard && cmd->fn != cmd_quit);
+    if (oom_gate && !n->loading && db_over_maxmemory(n)) {
+        reject(c, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+    }
+    if (in_multi && !multi_control(cmd)) {
+        multi_queue(c, cmd);
         return;
     }
     n->stats.commands++;
@@ -136,7 +170,8 @@ static void flag_names(const cmd_def *d, const char **names, size_t *k)
         const char *name;
     } map[] = {{CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
                {CMD_ADMIN, "admin"},     {CMD_NOAUTH, "no_auth"},    {CMD_LOADING, "loading"},
-               {CMD_STALE, "stale"},     {CMD_FAST, "fast"},         {CMD_RANDOM, "random"}};
+               {CMD_STALE, "stale"},     {CMD_FAST, "fast"},         {CMD_RANDOM, "random"},
+               {CMD_NOMULTI, "no_multi"}};
     *k = 0;
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (d->flags & map[i].f) names[(*k)++] = map[i].name;

@@ -5,7 +5,7 @@
  * -N at least N), flags, first/last/step key positions (for COMMAND INFO and
  * the gateway's routing), group, and the argument hint that COMMAND DOCS
  * hands to redis-cli.  Handlers live in cmd_string.c, cmd_keys.c,
- * cmd_hash.c and cmd_server.c.
+ * cmd_hash.c, cmd_server.c and cmd_multi.c.
  */
 #ifndef CAIRN_CMD_H
 #define CAIRN_CMD_H
@@ -21,6 +21,7 @@
 #define CMD_LOADING (1u << 6)
 #define CMD_STALE (1u << 7)
 #define CMD_RANDOM (1u << 8)
+#define CMD_NOMULTI (1u << 9) /* refused inside MULTI ("no_multi" in Redis 7.0) */
 
 /* In the table, flags are abbreviated (expanded only in cmd.c): W write,
  * R readonly, M denyoom, A admin, F fast, N no-auth, L ok while loading. */
@@ -29,7 +30,7 @@
     X(append,      cmd_append,       3, W|M|F,     1, 1, 1, string, "key value")                  \
     X(auth,        cmd_auth,        -2, N|F|L,     0, 0, 0, connection, "[username] password")    \
     X(bgsave,      cmd_bgsave,      -1, A,         0, 0, 0, server, "[SCHEDULE]")                 \
-    X(cairn,       cmd_cairn,       -2, F|L,       0, 0, 0, server, "subcommand [arguments]")     \
+    X(cairn,       cmd_cairn,       -2, F|L|CMD_NOMULTI, 0, 0, 0, server, "subcommand [arguments]") \
     X(client,      cmd_client,      -2, A|L,       0, 0, 0, connection, "subcommand [arguments]") \
     X(command,     cmd_command,     -1, L,         0, 0, 0, server, "[subcommand [arguments]]")   \
     X(config,      cmd_config,      -2, A|L,       0, 0, 0, server, "subcommand [arguments]")     \
@@ -37,7 +38,9 @@
     X(decr,        cmd_decr,         2, W|M|F,     1, 1, 1, string, "key")                        \
     X(decrby,      cmd_decrby,       3, W|M|F,     1, 1, 1, string, "key decrement")              \
     X(del,         cmd_del,         -2, W,         1,-1, 1, generic, "key [key ...]")             \
+    X(discard,     cmd_discard,      1, F|L,       0, 0, 0, transactions, "")                     \
     X(echo,        cmd_echo,         2, F,         0, 0, 0, connection, "message")                \
+    X(exec,        cmd_exec,         1, L,         0, 0, 0, transactions, "")                     \
     X(exists,      cmd_exists,      -2, R|F,       1,-1, 1, generic, "key [key ...]")             \
     X(expire,      cmd_expire,      -3, W|F,       1, 1, 1, generic, "key seconds [NX|XX|GT|LT]") \
     X(expireat,    cmd_expireat,    -3, W|F,       1, 1, 1, generic, "key unix-time-seconds [NX|XX|GT|LT]") \
@@ -74,6 +77,7 @@
     X(mget,        cmd_mget,        -2, R|F,       1,-1, 1, string, "key [key ...]")              \
     X(mset,        cmd_mset,        -3, W|M,       1,-1, 2, string, "key value [key value ...]")  \
     X(msetnx,      cmd_msetnx,      -3, W|M,       1,-1, 2, string, "key value [key value ...]")  \
+    X(multi,       cmd_multi,        1, F|L,       0, 0, 0, transactions, "")                     \
     X(persist,     cmd_persist,      2, W|F,       1, 1, 1, generic, "key")                       \
     X(pexpire,     cmd_pexpire,     -3, W|F,       1, 1, 1, generic, "key milliseconds [NX|XX|GT|LT]") \
     X(pexpireat,   cmd_pexpireat,   -3, W|F,       1, 1, 1, generic, "key unix-time-milliseconds [NX|XX|GT|LT]") \
@@ -85,20 +89,22 @@
     X(randomkey,   cmd_randomkey,    1, R|CMD_RANDOM, 0, 0, 0, generic, "")                       \
     X(rename,      cmd_rename,       3, W,         1, 2, 1, generic, "key newkey")                \
     X(renamenx,    cmd_renamenx,     3, W|F,       1, 2, 1, generic, "key newkey")                \
-    X(save,        cmd_save,         1, A,         0, 0, 0, server, "")                           \
+    X(save,        cmd_save,         1, A|CMD_NOMULTI, 0, 0, 0, server, "")                       \
     X(scan,        cmd_scan,        -2, R,         0, 0, 0, generic, "cursor [MATCH pattern] [COUNT count] [TYPE type]") \
     X(select,      cmd_select,       2, F|L,       0, 0, 0, connection, "index")                  \
     X(set,         cmd_set,         -3, W|M,       1, 1, 1, string, "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]") \
     X(setex,       cmd_setex,        4, W|M,       1, 1, 1, string, "key seconds value")          \
     X(setnx,       cmd_setnx,        3, W|M|F,     1, 1, 1, string, "key value")                  \
     X(setrange,    cmd_setrange,     4, W|M,       1, 1, 1, string, "key offset value")           \
-    X(shutdown,    cmd_shutdown,    -1, A|L,       0, 0, 0, server, "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]") \
+    X(shutdown,    cmd_shutdown,    -1, A|L|CMD_NOMULTI, 0, 0, 0, server, "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]") \
     X(strlen,      cmd_strlen,       2, R|F,       1, 1, 1, string, "key")                        \
     X(substr,      cmd_getrange,     4, R,         1, 1, 1, string, "key start end")              \
     X(time,        cmd_time,         1, F|L,       0, 0, 0, server, "")                           \
     X(ttl,         cmd_ttl,          2, R|F,       1, 1, 1, generic, "key")                       \
     X(type,        cmd_type,         2, R|F,       1, 1, 1, generic, "key")                       \
-    X(unlink,      cmd_del,         -2, W|F,       1,-1, 1, generic, "key [key ...]")
+    X(unlink,      cmd_del,         -2, W|F,       1,-1, 1, generic, "key [key ...]")             \
+    X(unwatch,     cmd_unwatch,      1, F|L,       0, 0, 0, transactions, "")                     \
+    X(watch,       cmd_watch,       -2, F|L,       1,-1, 1, transactions, "key [key ...]")
 
 typedef void cmd_fn(client_t *c);
 
@@ -115,6 +121,19 @@ typedef struct cmd_def {
 #define CMD_DECLARE(name, fn, ...) cmd_fn fn;
 CMD_TABLE(CMD_DECLARE)
 #undef CMD_DECLARE
+
+/* ---- cmd_multi.c ---- */
+/* Commands that run at once even inside MULTI (never queued). */
+bool multi_control(const cmd_def *cmd);
+/* Queue the current request of a client in MULTI (already admitted) and
+ * reply +QUEUED (or an error past the queue's memory limit). */
+void multi_queue(client_t *c, const cmd_def *cmd);
+/* A command was refused while c is in MULTI: its EXEC will abort. */
+void multi_flag(client_t *c);
+/* EXEC itself was refused with `err` (a RESP error line, or its text):
+ * discard the transaction, reply "-EXECABORT Transaction discarded because
+ * of: <text>". */
+void multi_exec_abort(client_t *c, const char *err, size_t len);
 
 /* Look a command up by name, case-insensitively; NULL when unknown. */
 const cmd_def *cmd_lookup(const char *name, size_t len);

@@ -251,8 +251,10 @@ void cmd_flushall(client_t *c)
         reply_error(&c->out, ERR_SYNTAX);
         return;
     }
-    ks_flush(c->node->ks);
+    /* Logged first: the log hook decides which watched keys this changes
+     * by looking at the keyspace before it is emptied (watch.h). */
     db_logf(c->node, "s", "FLUSHALL");
+    ks_flush(c->node->ks);
     reply_ok(&c->out);
 }
 

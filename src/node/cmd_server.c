@@ -581,6 +581,13 @@ void cmd_bgsave(client_t *c)
         else reply_error(&c->out, "ERR Background save already in progress");
         return;
     }
+    if (c->node->txn_open) {
+        /* Inside EXEC the keyspace holds half a transaction: fork after it
+         * (persist_cron starts it), as Redis does. */
+        persist_schedule_bgsave(c->node);
+        reply_simple(&c->out, "Background saving scheduled");
+        return;
+    }
     if (persist_bgsave(c->node, NULL) < 0) reply_error(&c->out, "ERR snapshot failed to start; see the log");
     else reply_simple(&c->out, "Background saving started");
 }

@@ -3,10 +3,15 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <inttypes.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/util.h"
 #include "node/persist.h"
 #include "node/replica.h"
+#include "node/watch.h"
 
 bool db_expired(node_t *n, ks_ent_t *e, int64_t now)
 {
@@ -51,11 +56,8 @@ ks_ent_t *db_lookup_read(client_t *c, const resp_arg *key)
 
 ks_ent_t *db_lookup_write(client_t *c, const resp_arg *key) { return lookup(c, key); }
 
-/* Encode argv as a RESP multibulk into the log (the record payload). */
-uint64_t db_log(node_t *n, size_t argc, const resp_arg *argv)
+static void encode_argv(cairn_buf *b, size_t argc, const resp_arg *argv)
 {
-    if (n->loading) return n->last_lsn;
-    cairn_buf *b = persist_record_begin(n->persist);
     buf_append(b, "*", 1);
     buf_append_u64(b, argc);
     buf_append(b, "\r\n", 2);
@@ -66,11 +68,82 @@ uint64_t db_log(node_t *n, size_t argc, const resp_arg *argv)
         buf_append(b, argv[i].p, argv[i].len);
         buf_append(b, "\r\n", 2);
     }
+}
+
+/* The record under construction gets the next LSN: to the replication
+ * stream and the log batch. */
+static void commit_record(node_t *n, cairn_buf *b)
+{
     n->last_lsn++;
     n->last_version = n->cfg_version;
     if (n->replica) replica_local_append(n, n->last_lsn, b->data, b->len);
     persist_record_end(n->persist, n->last_lsn, n->cfg_version);
+}
+
+/* Every keyspace change passes here (see db.h), on every kind of node and
+ * while replaying: the one place where watched keys are touched. */
+uint64_t db_log(node_t *n, size_t argc, const resp_arg *argv)
+{
+    if (n->watched_keys) watch_touch_logged(n, argc, argv);
+    if (n->loading) return n->last_lsn;
+    if (n->txn_open) {
+        if (n->txn_writes++ == 0) n->txn_payload = persist_record_begin(n->persist);
+        encode_argv(n->txn_payload, argc, argv);
+        return n->last_lsn + 1; /* the LSN db_txn_end will give it */
+    }
+    cairn_buf *b = persist_record_begin(n->persist);
+    encode_argv(b, argc, argv);
+    commit_record(n, b);
     return n->last_lsn;
+}
+
+void db_txn_begin(node_t *n)
+{
+    n->txn_open = true;
+    n->txn_writes = 0;
+    n->txn_payload = NULL;
+}
+
+void db_txn_end(node_t *n)
+{
+    n->txn_open = false;
+    if (n->txn_writes) commit_record(n, n->txn_payload);
+    n->txn_writes = 0;
+    n->txn_payload = NULL;
+}
+
+int db_apply_record(node_t *n, resp_parser *p, uint64_t lsn, const char *payload, size_t len)
+{
+    /* First pass: the payload must be whole commands, end to end. */
+    size_t off = 0, ncmds = 0;
+    resp_parser_reset(p);
+    while (off < len) {
+        size_t used = 0;
+        if (resp_parse_request(p, payload + off, len - off, &used) < 0 || used == 0 ||
+            p->argc == 0)
+            return CAIRN_ECORRUPT;
+        off += used;
+        ncmds++;
+    }
+    if (ncmds == 0) return CAIRN_ECORRUPT;
+    client_t *c = n->replay;
+    resp_parser_reset(p);
+    for (off = 0; off < len;) {
+        size_t used = 0;
+        resp_parse_request(p, payload + off, len - off, &used);
+        off += used;
+        c->argc = p->argc;
+        c->argv = p->argv;
+        client_exec(c);
+        if (c->out.len && c->out.data[0] == '-')
+            log_warn("applying LSN %" PRIu64 " (%.*s) answered %.*s", lsn,
+                     (int)(c->argv[0].len > 32 ? 32 : c->argv[0].len), c->argv[0].p,
+                     (int)(c->out.len > 2 ? c->out.len - 2 : 0), c->out.data);
+        c->argc = 0;
+        c->argv = NULL;
+        client_mark(c); /* the replay client's replies are dropped */
+    }
+    return 0;
 }
 
 uint64_t db_log_argv(client_t *c) { return db_log(c->node, c->argc, c->argv); }

@@ -9,7 +9,16 @@
  *
  * Every state change a handler makes is logged with db_log*() in a
  * deterministic form (absolute expiry times, results instead of relative
- * operations where needed).  Each logged record takes the next LSN.
+ * operations where needed).  Each logged record takes the next LSN, except
+ * inside EXEC (db_txn_begin .. db_txn_end), where the writes of the whole
+ * transaction become one record with one LSN.
+ *
+ * Record payload (the WAL record's bytes, also what replication streams):
+ * one RESP multibulk command, or — a transaction — several of them
+ * back to back, applied in order as one unit (db_apply_record).  A log
+ * written before transactions existed holds only the first kind, so it
+ * still loads.  The WAL checksums the record as a whole, so a torn or
+ * damaged transaction is dropped or refused whole, never half applied.
  */
 #ifndef CAIRN_DB_H
 #define CAIRN_DB_H
@@ -30,6 +39,18 @@ uint64_t db_log_argv(client_t *c);
  * 's' (const char*), 'b' (const char*, size_t), 'a' (const resp_arg*),
  * 'i' (int64_t).  E.g. db_logf(n, "sai", "PEXPIREAT", key, at). */
 uint64_t db_logf(node_t *n, const char *fmt, ...);
+
+/* EXEC: from _begin to _end, db_log() appends each write to one record.
+ * _end gives it the next LSN (and hands it to the log and the replication
+ * stream) if the transaction wrote anything; no record otherwise. */
+void db_txn_begin(node_t *n);
+void db_txn_end(node_t *n);
+
+/* Apply one log record's payload with the replay client (start-up replay,
+ * a secondary applying its primary's entries).  Every command is parsed
+ * before any runs: 0 when all ran, CAIRN_ECORRUPT when the payload is not a
+ * sequence of complete commands (then nothing ran).  `p` is scratch. */
+int db_apply_record(node_t *n, resp_parser *p, uint64_t lsn, const char *payload, size_t len);
 
 /* Delete e and log DEL key. */
 void db_delete_logged(node_t *n, ks_ent_t *e);

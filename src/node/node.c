@@ -23,6 +23,7 @@
 #include "node/db.h"
 #include "node/persist.h"
 #include "node/replica.h"
+#include "node/watch.h"
 
 static uint64_t rnd_state;
 
@@ -220,6 +221,7 @@ out:
     uv_run(n->loop, UV_RUN_DEFAULT);
     uv_loop_close(n->loop);
     persist_destroy(n);
+    watch_destroy(n);
     buf_close(&replay->out);
     cairn_free(replay);
     ks_destroy(n->ks);

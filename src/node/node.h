@@ -8,7 +8,9 @@
  *   cmd.c      client_exec: lookup, arity, auth, OOM checks -> handler
  *   cmd_*.c    handler: db_* lookups, keyspace change, db_log() of the
  *              deterministic form of the write, reply_* into c->out
- *   db.c       lazy expiry, the write log hook (LSN), active expiry
+ *   db.c       lazy expiry, the write log hook (LSN, watched keys), active
+ *              expiry
+ *   cmd_multi.c MULTI/EXEC/DISCARD/WATCH/UNWATCH; watch.c the watched keys
  *   persist.c  before-sleep: WAL write (+ fsync), commit index advances
  *   client.c   held replies released up to the commit index (invariant 3),
  *              written with uv_try_write / uv_write
@@ -29,6 +31,9 @@ typedef struct node node_t;
 typedef struct client client_t;
 typedef struct persist persist_t;
 typedef struct replica replica_t;
+typedef struct watch_map watch_map;
+struct cmd_def;
+struct watch_key;
 
 /* Client flags. */
 #define CLIENT_CLOSE_AFTER_REPLY (1u << 0) /* QUIT, protocol error */
@@ -40,6 +45,27 @@ typedef struct replica replica_t;
 #define CLIENT_AUTHED (1u << 6)
 #define CLIENT_NOHOLD (1u << 7)            /* a replication peer: replies never held */
 #define CLIENT_READONLY (1u << 8)          /* CAIRN READONLY: reads allowed on a secondary */
+#define CLIENT_MULTI (1u << 9)             /* between MULTI and EXEC/DISCARD: queueing */
+#define CLIENT_DIRTY_CAS (1u << 10)        /* a watched key changed: EXEC answers null */
+#define CLIENT_DIRTY_EXEC (1u << 11)       /* a command was refused while queueing: EXECABORT */
+#define CLIENT_IN_EXEC (1u << 12)          /* running its queued commands */
+
+/* A command queued by MULTI: argv and the bytes it points to are one
+ * allocation owned by the queue (the request itself pointed into a read
+ * buffer that is reused). */
+typedef struct multi_cmd {
+    const struct cmd_def *cmd;
+    size_t argc;
+    resp_arg *argv;
+} multi_cmd;
+
+/* One client's transaction state (cmd_multi.c). */
+typedef struct multi_state {
+    multi_cmd *cmds;
+    size_t count, cap;
+    size_t bytes;   /* memory the queue holds, counted against the limit */
+    unsigned flags; /* union of the queued commands' CMD_* flags */
+} multi_state;
 
 /* A span of reply bytes that may not leave before `lsn` is committed. */
 typedef struct hold_mark {
@@ -71,6 +97,10 @@ struct client {
     hold_mark *marks;   /* pending holds, in order */
     size_t nmarks, capmarks;
     size_t inflight;    /* bytes in a uv_write not yet completed */
+
+    multi_state multi;          /* queued commands while CLIENT_MULTI */
+    struct watch_key **watched; /* keys this client WATCHes (watch.c) */
+    size_t nwatched, capwatched;
 
     client_t *prev, *next;           /* node->clients */
     client_t *pend_prev, *pend_next; /* node->pending (output to flush) */
@@ -104,6 +134,14 @@ struct node {
                               every replica of the configuration (invariant 2) */
     uint32_t cfg_version;  /* stamped on the entries this node creates */
     bool loading;          /* replaying/applying: no expiry, writes not re-logged */
+    /* EXEC in progress: db_log() appends each write to one record, which
+     * db_txn_end() gives a single LSN (a transaction is atomic in the log
+     * and on the secondaries). */
+    bool txn_open;
+    size_t txn_writes;
+    cairn_buf *txn_payload;
+    watch_map *watch;      /* watched keys -> clients; NULL until a WATCH */
+    size_t watched_keys;   /* keys in it: 0 makes the write hook free */
     replica_t *replica;    /* NULL for a standalone node */
 
     persist_t *persist;
@@ -133,6 +171,11 @@ void client_info_line(client_t *c, cairn_buf *out);
 
 /* ---- cmd.c ---- */
 void client_exec(client_t *c);
+
+/* ---- cmd_multi.c ---- */
+/* The client is closing: drop its watches, and its queue unless its EXEC
+ * is running (EXEC frees it then).  Idempotent. */
+void multi_forget(client_t *c);
 
 /* ---- node.c ---- */
 /* The local log became durable up to lsn: advance commit (or tell the

@@ -37,6 +37,7 @@
 #include "lib/snap.h"
 #include "lib/util.h"
 #include "lib/wal.h"
+#include "node/db.h"
 
 typedef struct sync_job {
     uv_work_t work;
@@ -295,22 +296,12 @@ static int replay_cb(void *arg, const wal_rec *rec)
                   r->path, rec->lsn, r->expected);
         return CAIRN_ECORRUPT;
     }
-    size_t used;
-    resp_parser_reset(&r->parser);
-    int rc = resp_parse_request(&r->parser, rec->payload, rec->len, &used);
-    if (rc < 0 || used != rec->len || r->parser.argc == 0) {
+    /* One command, or a transaction's commands (db.h): applied whole. */
+    if (db_apply_record(n, &r->parser, rec->lsn, rec->payload, rec->len) < 0) {
         log_error("log %s: record LSN %" PRIu64 " is not a command; refusing to start", r->path,
                   rec->lsn);
         return CAIRN_ECORRUPT;
     }
-    client_t *c = n->replay;
-    c->argc = r->parser.argc;
-    c->argv = r->parser.argv;
-    client_exec(c);
-    if (c->out.len && c->out.data[0] == '-')
-        log_warn("log replay of LSN %" PRIu64 " answered %.*s", rec->lsn, (int)(c->out.len - 2),
-                 c->out.data);
-    client_mark(c);
     n->last_lsn = rec->lsn;
     n->last_version = rec->type;
     vhist_note(n->persist, rec->lsn, rec->type);
@@ -556,6 +547,10 @@ void persist_cron(node_t *n)
     if (n->cfg.fsync == FSYNC_EVERYSEC && p->written_lsn > p->synced_lsn && !p->sync_running &&
         clock_mono_ms() - p->last_sync_ms >= 1000)
         start_sync(p);
+    if (p->child <= 0 && p->scheduled) { /* BGSAVE inside EXEC */
+        p->scheduled = false;
+        persist_bgsave(n, NULL);
+    }
     if (p->child <= 0 && p->bytes_since_snap > (uint64_t)n->cfg.wal_snapshot_size) {
         log_notice("log grew past wal-snapshot-size (%lld bytes): taking a snapshot",
                    (long long)n->cfg.wal_snapshot_size);

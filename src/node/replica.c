@@ -42,7 +42,9 @@
 #include "lib/util.h"
 #include "net/rconn.h"
 #include "node/cmd.h"
+#include "node/db.h"
 #include "node/persist.h"
+#include "node/watch.h"
 
 #define TICK_MS 10
 #define HEARTBEAT_MS 100
@@ -388,15 +390,8 @@ static void apply_entries(replica_t *rp, const repl_entry *e, size_t cnt)
     n->loading = true; /* no expiry, no re-logging: apply exactly */
     for (size_t i = 0; i < cnt; i++) {
         assert(e[i].lsn == n->last_lsn + 1);
-        size_t used;
-        resp_parser_reset(&parser);
-        if (resp_parse_request(&parser, e[i].payload, e[i].len, &used) == 0 && parser.argc) {
-            client_t *c = n->replay;
-            c->argc = parser.argc;
-            c->argv = parser.argv;
-            client_exec(c);
-            client_mark(c);
-        } else {
+        /* A transaction is one entry: applied here whole or not at all. */
+        if (db_apply_record(n, &parser, e[i].lsn, e[i].payload, e[i].len) < 0) {
             log_error("entry LSN %" PRIu64 " from the primary is not a command; logged as is",
                       e[i].lsn);
         }
@@ -880,6 +875,7 @@ static void cmd_snapend(client_t *c, replica_t *rp)
     }
     ks_destroy(n->ks);
     n->ks = fresh;
+    watch_touch_all(n); /* every key may have changed under a WATCH */
     n->last_lsn = n->durable_lsn = lsn;
     n->last_version = ev;
     /* commit_lsn is not raised: a snapshot may hold uncommitted entries;
@@ -906,6 +902,36 @@ static void cmd_status(client_t *c, replica_t *rp)
     reply_bulk(&c->out, buf, (size_t)l);
 }
 
+/* CAIRN AFTER lsn command [arg ...]: run the command once this node has
+ * applied its log up to `lsn`, else answer -TRYAGAIN without running it.
+ * The gateway wraps a replica read in it with the LSN of the client's last
+ * write on the shard (read-your-writes); on TRYAGAIN it reads from the
+ * primary instead. */
+static void cmd_after(client_t *c)
+{
+    int64_t lsn;
+    if (!str_to_i64(c->argv[2].p, c->argv[2].len, &lsn) || lsn < 0) {
+        reply_error(&c->out, "ERR CAIRN AFTER: the LSN must be a non-negative integer");
+        return;
+    }
+    if (arg_eq(&c->argv[3], "cairn")) {
+        reply_error(&c->out, "ERR CAIRN AFTER wraps data commands only");
+        return;
+    }
+    if (c->node->last_lsn < (uint64_t)lsn) {
+        reply_errorf(&c->out, "TRYAGAIN this node has applied its log up to LSN %" PRIu64 ", not %" PRId64 " yet",
+                     c->node->last_lsn, lsn);
+        return;
+    }
+    resp_arg *argv = c->argv;
+    size_t argc = c->argc;
+    c->argv += 3;
+    c->argc -= 3;
+    client_exec(c);
+    c->argv = argv;
+    c->argc = argc;
+}
+
 void replica_cmd(client_t *c)
 {
     replica_t *rp = c->node->replica;
@@ -922,6 +948,10 @@ void replica_cmd(client_t *c)
     } else if (arg_eq(sub, "readwrite") && c->argc == 2) {
         c->flags &= ~CLIENT_READONLY;
         reply_ok(&c->out);
+    } else if (arg_eq(sub, "lsn") && c->argc == 2) {
+        reply_int(&c->out, (int64_t)c->node->last_lsn); /* after this connection's writes */
+    } else if (arg_eq(sub, "after") && c->argc >= 4) {
+        cmd_after(c);
     } else if (arg_eq(sub, "repl")) cmd_repl(c, rp);
     else if (arg_eq(sub, "snapchunk")) cmd_snapchunk(c, rp);
     else if (arg_eq(sub, "snapend")) cmd_snapend(c, rp);
