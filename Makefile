@@ -7,6 +7,7 @@
 #
 #   make            build build/cairn
 #   make up         install what is missing, build, start the embedded default
+#   make down       stop what make up started (the data stays)
 #   make test       install what is missing, build, run every test (and again
 #                   under ASan + UBSan)
 #   make check-asan the whole suite under AddressSanitizer + UBSan
@@ -49,7 +50,7 @@ DEBS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libxxhash
         libcmocka-dev libhiredis-dev redis-server redis-tools \
         etcd-server etcd-client curl python3 python3-pytest python3-redis
 
-.PHONY: all deps up test unit integration check-asan bench clean
+.PHONY: all deps up down test unit integration check-asan bench clean
 all: $(BUILD)/cairn
 
 $(BUILD)/%.o: %.c
@@ -76,6 +77,9 @@ deps:
 
 up: deps all
 	scripts/up.sh
+
+down:
+	scripts/down.sh
 
 unit: all $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
