@@ -136,6 +136,7 @@ mstate_shard *mstate_shard_put(mstate *st, const pl_shard *s, int64_t mod_rev)
         memmove(&st->shards[i + 1], &st->shards[i], (st->nshards - i) * sizeof(*st->shards));
         st->nshards++;
         r = &st->shards[i];
+        memset(r, 0, sizeof(*r)); /* the slot held a moved row's bytes (or none) */
     }
     r->s = *s;
     r->mod_rev = mod_rev;
