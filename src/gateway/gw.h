@@ -121,8 +121,10 @@ gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int read_policy, int *member_
 /* Send raw request bytes to node n (read-only connection when ro). */
 /* `affinity` picks the connection (a client's id): one client's requests
  * to a node always share a connection, so they execute in order. */
+/* `nframes` > 1: the bytes hold that many requests answered together (a
+ * MULTI ... EXEC block); the callback gets all their replies as one span. */
 int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *req, size_t len,
-                 rconn_reply_cb cb, void *arg);
+                 size_t nframes, rconn_reply_cb cb, void *arg);
 void gw_node_done(gw_t *g, gw_shard *s, int member_idx, gw_node *n, int64_t latency_us, bool ok);
 void gw_health_tick(gw_t *g);
 void gw_info_cluster(gw_t *g, cairn_buf *b);

@@ -294,7 +294,7 @@ gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int rp, int *member_idx)
 }
 
 int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *req, size_t len,
-                 rconn_reply_cb cb, void *arg)
+                 size_t nframes, rconn_reply_cb cb, void *arg)
 {
     rconn_t **pool = ro ? n->ro_conns : n->conns;
     size_t k = (size_t)(affinity % n->nconns);
@@ -306,7 +306,7 @@ int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *re
         pool[k] = rconn_create(g->loop, n->addr, &o);
         if (!pool[k]) return -1;
     }
-    int rc = rconn_send_raw(pool[k], req, len, cb, arg);
+    int rc = rconn_send_raw_n(pool[k], req, len, nframes, cb, arg);
     if (rc == 0) {
         n->requests++;
         n->outstanding++;
@@ -374,7 +374,7 @@ void gw_health_tick(gw_t *g)
         p->g = g;
         p->id = n->id;
         static const char ping[] = "*1\r\n$4\r\nPING\r\n";
-        if (gw_node_send(g, n, false, 0, ping, sizeof(ping) - 1, probe_reply, p) < 0) cairn_free(p);
+        if (gw_node_send(g, n, false, 0, ping, sizeof(ping) - 1, 1, probe_reply, p) < 0) cairn_free(p);
     }
 }
 

@@ -10,6 +10,7 @@
  * A slot outlives its client if the client leaves first: the client's
  * memory goes when its handle is closed and its last slot is settled.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -17,72 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/gw.h"
+#include "gateway/gw_client.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/reply.h"
 #include "lib/util.h"
 #include "node/cmd.h"
-
-#define MAX_SLOTS_PER_CLIENT 256 /* requests in flight per client: bounds memory */
-#define OUT_PAUSE (4u << 20)
-
-enum merge { M_ONE, M_MGET, M_SUM, M_OK, M_KEYS, M_SCAN, M_RANDOM };
-
-typedef struct gw_slot {
-    struct gw_slot *next;
-    gw_client *c;
-    cairn_buf reply;
-    int pending;
-    bool done;
-    enum merge kind;
-    resp_value **vals; /* M_MGET: one per key */
-    size_t nvals;
-    int64_t sum;
-    cairn_buf acc;     /* M_KEYS: concatenated elements */
-    size_t acc_n;
-    char *err;         /* first error of a part (full RESP line) */
-    size_t scan_idx;   /* M_SCAN: the shard index scanned */
-} gw_slot;
-
-typedef struct gw_req {
-    struct gw_req *next_retry;
-    gw_t *g;
-    gw_slot *slot;
-    char *bytes;
-    size_t len;
-    uint32_t shard_id;
-    bool write, ro;
-    size_t *pos; /* M_MGET: where this part's values go */
-    size_t npos;
-    int64_t deadline_ms, retry_at_ms, start_us;
-    int attempts;
-    uint64_t node_id;
-    int member_idx;
-} gw_req;
-
-struct gw_client {
-    uv_tcp_t tcp;
-    gw_t *g;
-    uint64_t id;
-    char addr[64];
-    char *name;
-    resp_parser parser;
-    cairn_buf query, out;
-    gw_slot *head, *tail;
-    size_t nslots;
-    int read_policy;
-    bool closing, handle_closed, paused, writing;
-    size_t refs; /* slots not yet freed */
-    int64_t ctime_ms;
-    gw_client *prev, *next;
-    gw_client *dnext; /* on g->dirty */
-    bool dirty;
-    bool close_after;      /* QUIT / protocol error: close once answered */
-    size_t inflight_bytes; /* handed to uv_write, not yet written */
-    size_t retrying;       /* requests of this client on the retry queue */
-};
 
 static void send_req(gw_req *r);
 static void process(gw_client *c);
@@ -100,6 +42,7 @@ static bool client_release(gw_client *c)
     buf_close(&c->query);
     buf_close(&c->out);
     cairn_free(c->name);
+    cairn_free(c->ryw_lsn);
     cairn_free(c);
     return true;
 }
@@ -210,6 +153,9 @@ static void flush(gw_client *c)
     }
     if (c->paused && c->nslots < MAX_SLOTS_PER_CLIENT / 2 && pending_bytes(c) < OUT_PAUSE / 2) {
         c->paused = false;
+        process(c);
+    } else if (c->drain_wait && c->nslots == 0) {
+        c->drain_wait = false;
         process(c);
     }
 }
@@ -363,7 +309,7 @@ static void part_fail(gw_req *r, const char *msg)
     req_free(r);
 }
 
-static bool refused_before_execution(const char *frame, size_t len)
+bool gwc_refused_before_execution(const char *frame, size_t len)
 {
     return (len > 12 && memcmp(frame, "-NOTPRIMARY ", 12) == 0) ||
            (len > 10 && memcmp(frame, "-TRYAGAIN ", 10) == 0) ||
@@ -400,6 +346,75 @@ static void schedule_retry(gw_req *r)
     gw_topology_refresh_soon(g);
 }
 
+/* ---- read-your-writes ----
+ *
+ * For a client that may read from replicas, each write is followed on the
+ * same connection by CAIRN LSN, whose reply (the primary's log position
+ * after the write) is kept per shard; a replica read is then sent as
+ * CAIRN AFTER <lsn> <read>, which the replica runs only once it has applied
+ * that much of the log (else TRYAGAIN, and the read goes to the primary).
+ * Clients reading from primaries pay nothing. */
+
+#define RYW_MAX_SHARD 4096
+
+static const char LSN_REQ[] = "*2\r\n$5\r\nCAIRN\r\n$3\r\nLSN\r\n";
+
+static void ryw_track(gw_req *r)
+{
+    r->bytes = cairn_realloc(r->bytes, r->len + sizeof(LSN_REQ) - 1);
+    memcpy(r->bytes + r->len, LSN_REQ, sizeof(LSN_REQ) - 1);
+    r->len += sizeof(LSN_REQ) - 1;
+    r->nframes = (r->nframes ? r->nframes : 1) + 1;
+    r->ryw = true;
+}
+
+/* Record the LSN frame that ends the span; returns the span's length
+ * without it. */
+static size_t ryw_note(gw_req *r, const char *span, size_t len, size_t nframes)
+{
+    size_t off = 0, flen;
+    for (size_t i = 0; i + 1 < nframes; i++) {
+        if (resp_scan_reply(span + off, len - off, RESP_DEPTH_MAX, &flen) != 0) return len;
+        off += flen;
+    }
+    gw_client *c = r->slot->c;
+    int64_t lsn;
+    if (len - off > 3 && span[off] == ':' && str_to_i64(span + off + 1, len - off - 3, &lsn) && lsn > 0 &&
+        r->shard_id < RYW_MAX_SHARD) {
+        if (r->shard_id >= c->ryw_cap) {
+            size_t cap = r->shard_id + 16;
+            c->ryw_lsn = cairn_realloc(c->ryw_lsn, cap * sizeof(*c->ryw_lsn));
+            memset(c->ryw_lsn + c->ryw_cap, 0, (cap - c->ryw_cap) * sizeof(*c->ryw_lsn));
+            c->ryw_cap = cap;
+        }
+        if ((uint64_t)lsn > c->ryw_lsn[r->shard_id]) c->ryw_lsn[r->shard_id] = (uint64_t)lsn;
+    }
+    return off;
+}
+
+/* The bytes of read r wrapped in CAIRN AFTER, into b; false when the
+ * client has no write to wait for on that shard. */
+static bool ryw_wrap(gw_req *r, cairn_buf *b)
+{
+    gw_client *c = r->slot->c;
+    uint64_t lsn = r->shard_id < c->ryw_cap ? c->ryw_lsn[r->shard_id] : 0;
+    const char *nl = memchr(r->bytes, '\n', r->len);
+    int64_t argc;
+    if (!lsn || r->bytes[0] != '*' || !nl || !str_to_i64(r->bytes + 1, (size_t)(nl - 1 - r->bytes - 1), &argc))
+        return false;
+    char num[24];
+    size_t nl_len = u64_to_str(num, lsn);
+    buf_append(b, "*", 1);
+    buf_append_u64(b, (uint64_t)argc + 3);
+    buf_append_str(b, "\r\n$5\r\nCAIRN\r\n$5\r\nAFTER\r\n$");
+    buf_append_u64(b, nl_len);
+    buf_append(b, "\r\n", 2);
+    buf_append(b, num, nl_len);
+    buf_append(b, "\r\n", 2);
+    buf_append(b, nl + 1, r->len - (size_t)(nl + 1 - r->bytes));
+    return true;
+}
+
 static void on_backend_reply(void *arg, const char *frame, size_t len)
 {
     gw_req *r = arg;
@@ -422,7 +437,16 @@ static void on_backend_reply(void *arg, const char *frame, size_t len)
         return;
     }
     if (n) gw_node_done(g, s, r->member_idx, n, lat, true);
-    if (refused_before_execution(frame, len) && clock_mono_ms() < r->deadline_ms) {
+    bool refused = false;
+    size_t nframes = r->nframes ? r->nframes : 1;
+    if (r->ryw) {
+        len = ryw_note(r, frame, len, nframes);
+        nframes--;
+    }
+    if (nframes > 1) gw_tx_block_reply(frame, len, nframes, &frame, &len, &refused);
+    else refused = gwc_refused_before_execution(frame, len);
+    if (refused && clock_mono_ms() < r->deadline_ms) {
+        if (r->ro) r->to_primary = true; /* e.g. a replica behind the client's writes */
         schedule_retry(r);
         return;
     }
@@ -441,7 +465,7 @@ static void send_req(gw_req *r)
         return;
     }
     int rp = r->slot->c->read_policy;
-    gw_node *n = gw_pick(g, s, r->write, rp, &r->member_idx);
+    gw_node *n = gw_pick(g, s, r->write || r->to_primary, rp, &r->member_idx);
     if (!n) {
         schedule_retry(r);
         return;
@@ -453,8 +477,13 @@ static void send_req(gw_req *r)
         g->policy->on_start(s->pstate, r->member_idx);
     /* One connection per client and node keeps a client's pipeline in
      * order (requests on one connection execute in order). */
-    if (gw_node_send(g, n, r->ro, r->slot->c->id, r->bytes, r->len, on_backend_reply, r) < 0)
+    cairn_buf wrapped;
+    buf_init(&wrapped);
+    bool wrap = r->ro && r->slot->c->ryw && r->nframes <= 1 && ryw_wrap(r, &wrapped);
+    if (gw_node_send(g, n, r->ro, r->slot->c->id, wrap ? wrapped.data : r->bytes, wrap ? wrapped.len : r->len,
+                     r->nframes, on_backend_reply, r) < 0)
         part_fail(r, "ERR cairn: too many requests queued for a node");
+    buf_close(&wrapped);
 }
 
 void gw_retry_tick(gw_t *g)
@@ -472,8 +501,10 @@ void gw_retry_tick(gw_t *g)
 
 /* New requests of a client that has requests awaiting a retry go behind
  * them, so its requests reach each node in the order it sent them. */
-static void send_or_queue(gw_req *r)
+void gwc_send_or_queue(gw_req *r)
 {
+    gw_client *c = r->slot->c;
+    if (r->write && c->ryw && c->read_policy != READ_PRIMARY) ryw_track(r);
     if (r->slot->c->retrying) retry_enqueue(r, clock_mono_ms());
     else send_req(r);
 }
@@ -491,7 +522,7 @@ void gw_retry_drop_all(gw_t *g)
 
 /* ---- building requests ---- */
 
-static void encode(cairn_buf *b, size_t argc, const resp_arg *argv)
+void gwc_encode(cairn_buf *b, size_t argc, const resp_arg *argv)
 {
     buf_append(b, "*", 1);
     buf_append_u64(b, argc);
@@ -505,7 +536,7 @@ static void encode(cairn_buf *b, size_t argc, const resp_arg *argv)
     }
 }
 
-static gw_req *req_new(gw_client *c, gw_slot *s, uint32_t shard, bool write, const char *bytes, size_t len)
+gw_req *gwc_req_new(gw_client *c, gw_slot *s, uint32_t shard, bool write, const char *bytes, size_t len)
 {
     gw_req *r = cairn_calloc(1, sizeof(*r));
     r->g = c->g;
@@ -527,8 +558,23 @@ static void local_reply(gw_client *c, cairn_buf *b)
     s->done = true;
 }
 
-static void local_error(gw_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void local_error(gw_client *c, const char *fmt, ...)
+gw_slot *gwc_slot_new(gw_client *c) { return slot_new(c, M_ONE); }
+
+void gwc_slot_reply(gw_slot *s, const char *frame, size_t len)
+{
+    buf_append(&s->reply, frame, len);
+    s->done = true;
+    flush(s->c);
+}
+
+void gwc_local_raw(gw_client *c, const char *bytes, size_t len)
+{
+    gw_slot *s = slot_new(c, M_ONE);
+    buf_append(&s->reply, bytes, len);
+    s->done = true;
+}
+
+void gwc_local_error(gw_client *c, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -581,12 +627,12 @@ static void route_split(gw_client *c, size_t argc, const resp_arg *argv, size_t 
         }
         cairn_buf b;
         buf_init(&b);
-        encode(&b, n, sub);
-        gw_req *r = req_new(c, s, shard_of[k], write, b.data, b.len);
+        gwc_encode(&b, n, sub);
+        gw_req *r = gwc_req_new(c, s, shard_of[k], write, b.data, b.len);
         buf_close(&b);
         r->pos = pos;
         r->npos = npos;
-        send_or_queue(r);
+        gwc_send_or_queue(r);
     }
     cairn_free(taken);
     cairn_free(sub);
@@ -597,11 +643,11 @@ static void route_all(gw_client *c, const char *raw, size_t len, enum merge kind
 {
     gw_t *g = c->g;
     if (g->nshards == 0) {
-        local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+        gwc_local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
         return;
     }
     gw_slot *s = slot_new(c, kind);
-    for (size_t i = 0; i < g->nshards; i++) send_or_queue(req_new(c, s, g->shards[i].id, write, raw, len));
+    for (size_t i = 0; i < g->nshards; i++) gwc_send_or_queue(gwc_req_new(c, s, g->shards[i].id, write, raw, len));
 }
 
 static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
@@ -610,7 +656,7 @@ static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
     char tmp[32];
     uint64_t cursor = 0;
     if (argv[1].len >= sizeof(tmp)) {
-        local_error(c, "ERR invalid cursor");
+        gwc_local_error(c, "ERR invalid cursor");
         return;
     }
     memcpy(tmp, argv[1].p, argv[1].len);
@@ -618,13 +664,13 @@ static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
     char *end;
     cursor = strtoull(tmp, &end, 10);
     if (*end) {
-        local_error(c, "ERR invalid cursor");
+        gwc_local_error(c, "ERR invalid cursor");
         return;
     }
     size_t idx = (size_t)(cursor & 1023);
     if (g->nshards == 0 || idx >= g->nshards) {
-        if (g->nshards == 0) local_error(c, "CLUSTERDOWN cairn: no topology yet");
-        else local_error(c, "ERR invalid cursor");
+        if (g->nshards == 0) gwc_local_error(c, "CLUSTERDOWN cairn: no topology yet");
+        else gwc_local_error(c, "ERR invalid cursor");
         return;
     }
     char nc[24];
@@ -633,11 +679,11 @@ static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
     sub[1] = (resp_arg){nc, u64_to_str(nc, cursor >> 10)};
     cairn_buf b;
     buf_init(&b);
-    encode(&b, argc, sub);
+    gwc_encode(&b, argc, sub);
     cairn_free(sub);
     gw_slot *s = slot_new(c, M_SCAN);
     s->scan_idx = idx;
-    send_or_queue(req_new(c, s, g->shards[idx].id, false, b.data, b.len));
+    gwc_send_or_queue(gwc_req_new(c, s, g->shards[idx].id, false, b.data, b.len));
     buf_close(&b);
 }
 
@@ -651,14 +697,15 @@ static void info_reply(gw_client *c)
     for (gw_req *r = g->retry_head; r; r = r->next_retry) waiting++;
     int l = snprintf(line, sizeof(line),
                      "# Server\r\nredis_version:7.0.15\r\ncairn_version:0.1.0\r\nrole:gateway\r\n"
-                     "tcp_port:%lld\r\nuptime_in_seconds:%lld\r\nread_policy:%s\r\npolicy:%s\r\n\r\n"
+                     "tcp_port:%lld\r\nuptime_in_seconds:%lld\r\nread_policy:%s\r\nread_your_writes:%s\r\n"
+                     "policy:%s\r\n\r\n"
                      "# Clients\r\nconnected_clients:%zu\r\n\r\n# Stats\r\ntotal_connections_received:%" PRIu64
                      "\r\ntotal_commands_processed:%" PRIu64 "\r\ncross_shard_requests:%" PRIu64
                      "\r\nretried_requests:%" PRIu64 "\r\nwrites_with_unknown_outcome:%" PRIu64
                      "\r\nerror_replies:%" PRIu64 "\r\nrequests_awaiting_retry:%zu\r\n\r\n# Cluster\r\n",
                      (long long)g->cfg.port, (long long)((clock_ms() - g->start_ms) / 1000),
                      (const char *[]){"primary", "replica", "prefer-replica", "any"}[g->read_policy],
-                     g->policy->name, g->nclients, g->connections, g->commands, g->cross_shard, g->retried,
+                     g->cfg.read_your_writes ? "yes" : "no", g->policy->name, g->nclients, g->connections, g->commands, g->cross_shard, g->retried,
                      g->failed_unknown, g->errors, waiting);
     buf_append(&b, line, (size_t)l);
     gw_info_cluster(g, &b);
@@ -757,8 +804,15 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
             reply_ok(&b);
         } else if (arg_eq(&argv[1], "readpolicy") && argc == 2) {
             reply_bulk_str(&b, (const char *[]){"primary", "replica", "prefer-replica", "any"}[c->read_policy]);
+        } else if (arg_eq(&argv[1], "readyourwrites") && argc == 3 &&
+                   (arg_eq(&argv[2], "on") || arg_eq(&argv[2], "off"))) {
+            c->ryw = arg_eq(&argv[2], "on");
+            reply_ok(&b);
+        } else if (arg_eq(&argv[1], "readyourwrites") && argc == 2) {
+            reply_bulk_str(&b, c->ryw ? "on" : "off");
         } else {
-            reply_error(&b, "ERR usage: CAIRN READPOLICY [primary|replica|prefer-replica|any]");
+            reply_error(&b, "ERR usage: CAIRN READPOLICY [primary|replica|prefer-replica|any] | "
+                            "CAIRN READYOURWRITES [on|off]");
         }
     } else if (strcmp(name, "save") == 0 || strcmp(name, "bgsave") == 0 ||
                strcmp(name, "shutdown") == 0 || strcmp(name, "lastsave") == 0 ||
@@ -772,7 +826,7 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
     return handled;
 }
 
-static void reply_unknown(gw_client *c, size_t argc, const resp_arg *argv)
+void gwc_reply_unknown(gw_client *c, size_t argc, const resp_arg *argv)
 {
     char args[512];
     size_t al = 0;
@@ -785,50 +839,79 @@ static void reply_unknown(gw_client *c, size_t argc, const resp_arg *argv)
         al += (size_t)w;
         if (al >= sizeof(args)) al = sizeof(args) - 1;
     }
-    local_error(c, "ERR unknown command '%.*s', with args beginning with: %s",
+    gwc_local_error(c, "ERR unknown command '%.*s', with args beginning with: %s",
                 (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].p, args);
+}
+
+/* How each command of the node's table is routed, worked out once (the
+ * hot path then costs one table lookup, not a chain of name compares). */
+enum route_kind { R_KEYED, R_LOCAL, R_MGET, R_SPLIT_SUM, R_MSET, R_ALL_SUM, R_ALL_KEYS, R_ALL_OK,
+                  R_SCAN, R_RANDOM };
+
+static enum route_kind route_kind_of(const cmd_def *d)
+{
+    static const struct {
+        const char *name;
+        enum route_kind kind;
+    } special[] = {{"ping", R_LOCAL},       {"echo", R_LOCAL},      {"quit", R_LOCAL},
+                   {"select", R_LOCAL},     {"hello", R_LOCAL},     {"client", R_LOCAL},
+                   {"info", R_LOCAL},       {"config", R_LOCAL},    {"cairn", R_LOCAL},
+                   {"save", R_LOCAL},       {"bgsave", R_LOCAL},    {"shutdown", R_LOCAL},
+                   {"lastsave", R_LOCAL},   {"auth", R_LOCAL},      {"mget", R_MGET},
+                   {"del", R_SPLIT_SUM},    {"unlink", R_SPLIT_SUM}, {"exists", R_SPLIT_SUM},
+                   {"mset", R_MSET},        {"dbsize", R_ALL_SUM},  {"keys", R_ALL_KEYS},
+                   {"flushall", R_ALL_OK},  {"flushdb", R_ALL_OK},  {"scan", R_SCAN},
+                   {"randomkey", R_RANDOM}};
+    static uint8_t kinds[256]; /* R_KEYED (0) unless listed */
+    static bool ready;
+    size_t ncmds;
+    const cmd_def *table = cmd_table(&ncmds);
+    if (!ready) {
+        ready = true;
+        assert(ncmds <= sizeof(kinds));
+        for (size_t i = 0; i < ncmds; i++)
+            for (size_t j = 0; j < sizeof(special) / sizeof(*special); j++)
+                if (strcmp(table[i].name, special[j].name) == 0) kinds[i] = (uint8_t)special[j].kind;
+    }
+    return (enum route_kind)kinds[d - table];
 }
 
 static void route(gw_client *c, size_t argc, const resp_arg *argv, const char *raw, size_t rawlen)
 {
     gw_t *g = c->g;
     g->commands++;
-    if (arg_eq(&argv[0], "multi") || arg_eq(&argv[0], "exec") || arg_eq(&argv[0], "discard") ||
-        arg_eq(&argv[0], "watch") || arg_eq(&argv[0], "unwatch")) {
-        local_error(c, "ERR cairn gateway: MULTI/EXEC/WATCH are not supported yet");
-        return;
-    }
+    if (gw_tx_route(c, argc, argv, raw, rawlen)) return;
     const cmd_def *d = cmd_lookup(argv[0].p, argv[0].len);
     if (!d) {
-        reply_unknown(c, argc, argv);
+        gwc_reply_unknown(c, argc, argv);
         return;
     }
     if ((d->arity > 0 && (int64_t)argc != d->arity) || (int64_t)argc < -(int64_t)d->arity) {
-        local_error(c, "ERR wrong number of arguments for '%s' command", d->name);
+        gwc_local_error(c, "ERR wrong number of arguments for '%s' command", d->name);
         return;
     }
-    if (route_local(c, d, argc, argv)) return;
+    enum route_kind kind = route_kind_of(d);
+    if (kind == R_LOCAL && route_local(c, d, argc, argv)) return;
     bool write = d->flags & CMD_WRITE;
     /* Re-encode inline requests; forward multibulk bytes as they came. */
     cairn_buf enc;
     buf_init(&enc);
     if (rawlen == 0 || raw[0] != '*') {
-        encode(&enc, argc, argv);
+        gwc_encode(&enc, argc, argv);
         raw = enc.data;
         rawlen = enc.len;
     }
     const char *n = d->name;
-    if (!strcmp(n, "mget")) route_split(c, argc, argv, 1, M_MGET, false);
-    else if (!strcmp(n, "del") || !strcmp(n, "unlink") || !strcmp(n, "exists"))
-        route_split(c, argc, argv, 1, M_SUM, write);
-    else if (!strcmp(n, "mset")) {
-        if (argc % 2 == 0) local_error(c, "ERR wrong number of arguments for 'mset' command");
+    if (kind == R_MGET) route_split(c, argc, argv, 1, M_MGET, false);
+    else if (kind == R_SPLIT_SUM) route_split(c, argc, argv, 1, M_SUM, write);
+    else if (kind == R_MSET) {
+        if (argc % 2 == 0) gwc_local_error(c, "ERR wrong number of arguments for 'mset' command");
         else route_split(c, argc, argv, 2, M_OK, true);
-    } else if (!strcmp(n, "dbsize")) route_all(c, raw, rawlen, M_SUM, false);
-    else if (!strcmp(n, "keys")) route_all(c, raw, rawlen, M_KEYS, false);
-    else if (!strcmp(n, "flushall") || !strcmp(n, "flushdb")) route_all(c, raw, rawlen, M_OK, true);
-    else if (!strcmp(n, "scan")) route_scan(c, argc, argv);
-    else if (!strcmp(n, "randomkey")) route_all(c, raw, rawlen, M_RANDOM, false);
+    } else if (kind == R_ALL_SUM) route_all(c, raw, rawlen, M_SUM, false);
+    else if (kind == R_ALL_KEYS) route_all(c, raw, rawlen, M_KEYS, false);
+    else if (kind == R_ALL_OK) route_all(c, raw, rawlen, M_OK, true);
+    else if (kind == R_SCAN) route_scan(c, argc, argv);
+    else if (kind == R_RANDOM) route_all(c, raw, rawlen, M_RANDOM, false);
     else if (d->first > 0) {
         /* Every key must live in one shard; else CROSSSHARD (atomic
          * multi-shard writes come with two-phase commit). */
@@ -842,21 +925,21 @@ static void route(gw_client *c, size_t argc, const resp_arg *argv, const char *r
         }
         if (cross) {
             g->cross_shard++;
-            local_error(c, "CROSSSHARD the keys of this %s live in different shards (use {hash tags} "
+            gwc_local_error(c, "CROSSSHARD the keys of this %s live in different shards (use {hash tags} "
                            "to keep them together)", n);
         } else if (!s) {
-            local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+            gwc_local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
         } else {
             gw_slot *sl = slot_new(c, M_ONE);
-            send_or_queue(req_new(c, sl, s->id, write, raw, rawlen));
+            gwc_send_or_queue(gwc_req_new(c, sl, s->id, write, raw, rawlen));
         }
     } else {
         /* keyless (COMMAND, TIME, RANDOMKEY ...): any shard's primary */
         if (g->nshards == 0) {
-            local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
+            gwc_local_error(c, "CLUSTERDOWN cairn: no topology yet (is the manager reachable?)");
         } else {
             gw_slot *sl = slot_new(c, M_ONE);
-            send_or_queue(req_new(c, sl, g->shards[0].id, write, raw, rawlen));
+            gwc_send_or_queue(gwc_req_new(c, sl, g->shards[0].id, write, raw, rawlen));
         }
     }
     buf_close(&enc);
@@ -874,7 +957,7 @@ static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
 
 static void process(gw_client *c)
 {
-    while (buf_unread(&c->query) && !c->closing && !c->close_after) {
+    while (buf_unread(&c->query) && !c->closing && !c->close_after && !c->drain_wait) {
         if (c->nslots >= MAX_SLOTS_PER_CLIENT || pending_bytes(c) > OUT_PAUSE) {
             /* backpressure: resumed by flush() as replies drain */
             c->paused = true;
@@ -888,9 +971,13 @@ static void process(gw_client *c)
         if (rc < 0) {
             /* earlier requests are answered first, then this error, then
              * the connection closes (as the node and Redis do) */
-            local_error(c, "ERR %s", c->parser.err ? c->parser.err : "Protocol error");
+            gwc_local_error(c, "ERR %s", c->parser.err ? c->parser.err : "Protocol error");
             c->query.pos = c->query.len;
             c->close_after = true;
+            break;
+        }
+        if (c->parser.argc && c->nslots && gw_tx_needs_drain(c, c->parser.argc, c->parser.argv)) {
+            c->drain_wait = true; /* parsed again once flush() has drained the slots */
             break;
         }
         if (c->parser.argc) route(c, c->parser.argc, c->parser.argv, data, used);
@@ -898,7 +985,7 @@ static void process(gw_client *c)
     }
     if (c->closing) return;
     buf_compact(&c->query);
-    if (c->close_after) uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->close_after || c->drain_wait) uv_read_stop((uv_stream_t *)&c->tcp);
     else if (!c->paused) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     flush(c);
 }
@@ -932,6 +1019,7 @@ static void gwc_close(gw_client *c)
     else g->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     g->nclients--;
+    gw_tx_free(c);
     /* Settled slots go now; pending ones when their replies come (they
      * keep c's memory alive until then). */
     while (c->head && c->head->done) {
@@ -958,6 +1046,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->id = ++g->next_client_id;
     c->read_policy = g->read_policy;
+    c->ryw = g->cfg.read_your_writes;
     c->ctime_ms = clock_ms();
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -975,7 +1064,7 @@ static void on_connection(uv_stream_t *server, int status)
     g->nclients++;
     g->connections++;
     if ((int64_t)g->nclients > g->cfg.maxclients) {
-        local_error(c, "ERR max number of clients reached");
+        gwc_local_error(c, "ERR max number of clients reached");
         c->close_after = true;
         flush(c);
         return;

@@ -21,6 +21,7 @@ const cfg_def gw_config_table[] = {
      .flags = CFG_IMMUTABLE},
     {.name = "read-policy", .type = CFG_ENUM, .offset = OFF(read_policy), .def = "primary",
      .enums = read_policies},
+    {.name = "read-your-writes", .type = CFG_BOOL, .offset = OFF(read_your_writes), .def = "yes"},
     {.name = "policy", .type = CFG_ENUM, .offset = OFF(policy), .def = "p2c", .enums = policies},
     {.name = "backend-conns", .type = CFG_INT, .offset = OFF(backend_conns), .def = "2", .min = 1,
      .max = 8, .flags = CFG_IMMUTABLE},

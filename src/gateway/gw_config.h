@@ -4,6 +4,7 @@
 #ifndef CAIRN_GW_CONFIG_H
 #define CAIRN_GW_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lib/config.h"
@@ -13,6 +14,7 @@ typedef struct gw_config {
     int64_t port;            /* default 6380 */
     char *manager;           /* host:port[,host:port]; required */
     int read_policy;         /* primary | replica | prefer-replica | any */
+    bool read_your_writes;   /* replica reads see the client's own writes; default yes */
     int policy;              /* index into policy_at(): the scheduling policy */
     int64_t backend_conns;   /* connections per node, default 2 */
     int64_t timeout_ms;      /* backend reply timeout, default 5000 */

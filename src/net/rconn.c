@@ -26,6 +26,7 @@ typedef struct pending {
     rconn_reply_cb cb;
     void *arg;
     int64_t sent_ms;
+    size_t nframes; /* reply frames the request answers with (>= 1) */
 } pending;
 
 typedef struct wreq {
@@ -61,7 +62,7 @@ static void flush(rconn_t *c);
 
 static int64_t now_ms(void) { return clock_mono_ms(); }
 
-static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg)
+static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg, size_t nframes)
 {
     if (c->qlen == c->qcap) {
         size_t ncap = c->qcap ? c->qcap * 2 : 64;
@@ -72,13 +73,13 @@ static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg)
         c->qcap = ncap;
         c->qhead = 0;
     }
-    c->q[(c->qhead + c->qlen) % c->qcap] = (pending){cb, arg, now_ms()};
+    c->q[(c->qhead + c->qlen) % c->qcap] = (pending){cb, arg, now_ms(), nframes};
     c->qlen++;
 }
 
 static void q_push_front(rconn_t *c, rconn_reply_cb cb, void *arg)
 {
-    q_push(c, cb, arg); /* grow if needed, then rotate the new entry to the head */
+    q_push(c, cb, arg, 1); /* grow if needed, then rotate the new entry to the head */
     pending p = c->q[(c->qhead + c->qlen - 1) % c->qcap];
     c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
     c->q[c->qhead] = p;
@@ -148,11 +149,25 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     c->in.len += (size_t)nread;
     while (buf_unread(&c->in)) {
-        size_t flen;
-        int rc = resp_scan_reply(c->in.data + c->in.pos, buf_unread(&c->in), RESP_DEPTH_MAX, &flen);
+        if (c->qlen == c->unsent) {
+            reset(c, "reply without a request");
+            return;
+        }
+        /* A request may answer with several frames (MULTI ... EXEC): its
+         * callback waits for all of them and gets them as one span. */
+        size_t nframes = c->q[c->qhead].nframes, flen = 0, f = 0;
+        int rc = 0;
+        while (f < nframes) {
+            size_t one;
+            rc = resp_scan_reply(c->in.data + c->in.pos + flen, buf_unread(&c->in) - flen,
+                                 RESP_DEPTH_MAX, &one);
+            if (rc < 0) break;
+            flen += one;
+            f++;
+        }
         if (rc == CAIRN_EAGAIN) break;
-        if (rc < 0 || c->qlen == c->unsent) {
-            reset(c, rc < 0 ? "malformed reply" : "reply without a request");
+        if (rc < 0) {
+            reset(c, "malformed reply");
             return;
         }
         pending p = q_pop(c);
@@ -338,9 +353,9 @@ static void on_prep(uv_prepare_t *p)
     flush(c);
 }
 
-static void queued(rconn_t *c, rconn_reply_cb cb, void *arg)
+static void queued(rconn_t *c, rconn_reply_cb cb, void *arg, size_t nframes)
 {
-    q_push(c, cb, arg);
+    q_push(c, cb, arg, nframes ? nframes : 1);
     c->unsent++;
     /* Everything queued during this loop turn goes out in one write. */
     if (c->state == UP) uv_prepare_start(&c->prep, on_prep);
@@ -363,7 +378,7 @@ int rconn_send(rconn_t *c, size_t argc, const char *const *argv, const size_t *l
         buf_append(&c->out, argv[i], l);
         buf_append(&c->out, "\r\n", 2);
     }
-    queued(c, cb, arg);
+    queued(c, cb, arg, 1);
     return 0;
 }
 
@@ -380,10 +395,16 @@ int rconn_sendv(rconn_t *c, rconn_reply_cb cb, void *arg, size_t argc, ...)
 
 int rconn_send_raw(rconn_t *c, const char *req, size_t len, rconn_reply_cb cb, void *arg)
 {
+    return rconn_send_raw_n(c, req, len, 1, cb, arg);
+}
+
+int rconn_send_raw_n(rconn_t *c, const char *req, size_t len, size_t nframes, rconn_reply_cb cb,
+                     void *arg)
+{
     int rc = admit(c);
     if (rc < 0) return rc;
     buf_append(&c->out, req, len);
-    queued(c, cb, arg);
+    queued(c, cb, arg, nframes);
     return 0;
 }
 

@@ -57,6 +57,10 @@ int rconn_sendv(rconn_t *c, rconn_reply_cb cb, void *arg, size_t argc, ...);
 /* Queue bytes that are already a RESP request (forwarding without
  * re-encoding). */
 int rconn_send_raw(rconn_t *c, const char *req, size_t len, rconn_reply_cb cb, void *arg);
+/* The same for bytes holding `nframes` requests that must stay together
+ * (MULTI ... EXEC): one callback, with all their reply frames as one span. */
+int rconn_send_raw_n(rconn_t *c, const char *req, size_t len, size_t nframes, rconn_reply_cb cb,
+                     void *arg);
 
 /* Write what is queued now.  Requests queued during libuv's prepare phase
  * would otherwise wait for the next loop turn (after the poll); a caller

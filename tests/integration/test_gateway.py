@@ -19,8 +19,13 @@ What is covered
                 CLIENT INFO CONFIG HELLO TIME COMMAND), node-only commands (SAVE
                 BGSAVE LASTSAVE SHUTDOWN AUTH -> clear error), binary keys/values,
                 16 MB values
-  known gaps    MULTI/EXEC/DISCARD/WATCH/UNWATCH -> the "not supported yet" error,
-                keys of several shards -> -CROSSSHARD, HELLO 3 -> -NOPROTO
+  known gaps    keys of several shards -> -CROSSSHARD, HELLO 3 -> -NOPROTO
+  transactions  MULTI/EXEC/DISCARD in one shard (redis-py, raw bytes, 2,000
+                commands, runtime errors inside EXEC), Redis's error texts and
+                EXECABORT, a transaction or WATCH spanning shards -> -CROSSSHARD
+                and nothing runs; WATCH voided by another client, UNWATCH,
+                pipelined SET;WATCH;MULTI;GET;EXEC in order; 4 threads of
+                optimistic increments exact
   multi-key     MGET/MSET/DEL/UNLINK/EXISTS over 100 keys on every shard, merged in
                 order, duplicates included; 8 threads of MSET/MGET at once
   placement     3,000 keys: SCAN (scan_iter) yields each exactly once, KEYS and
@@ -41,6 +46,8 @@ What is covered
                 gateway's timeouts, never a hang); the manager down: the gateway
                 serves from the topology it has, a new gateway answers CLUSTERDOWN
                 until the manager is back
+  read your     CAIRN LSN / CAIRN AFTER at the node; 300 SET;GET pairs with the
+  writes        replica policy: no stale read, most reads on secondaries
   read policy   CAIRN READPOLICY replica / any / prefer-replica on a 3-replica
                 shard: which members serve (gateway per-node counters and the
                 nodes' own command counts), values correct; every --policy
@@ -512,18 +519,162 @@ def test_concurrent_multikey_clients(gw):
 # ----------------------------------------------------------- gaps and locals --
 
 def test_known_gaps_answer_clear_errors(gw, r):
-    for args in (("MULTI",), ("EXEC",), ("DISCARD",), ("WATCH", "a"), ("UNWATCH",)):
-        with pytest.raises(redis.ResponseError) as e:
-            r.execute_command(*args)
-        assert str(e.value) == "cairn gateway: MULTI/EXEC/WATCH are not supported yet", args
     with pytest.raises(redis.ResponseError) as e:
         r.execute_command("HELLO", "3")
     assert str(e.value).startswith("NOPROTO"), str(e.value)
-    # redis-py's transaction pipeline surfaces the error too
+
+
+# --------------------------------------------------------------- transactions --
+
+def test_transaction_in_one_shard(gw, clean):
+    r = clean
     p = r.pipeline(transaction=True)
-    p.set("gap:a", "1")
-    with pytest.raises(redis.ResponseError):
-        p.execute()
+    p.set("{tx}a", "1").incr("{tx}n").incrby("{tx}n", 41).get("{tx}a").mget("{tx}a", "{tx}n")
+    assert p.execute() == [True, 1, 42, b"1", [b"1", b"42"]]
+    # raw: +OK, +QUEUED per command, then EXEC's array
+    with connect(gw.gport) as s:
+        s.sendall(resp_encode("MULTI") + resp_encode("SET", "{tx}b", "x") +
+                  resp_encode("GET", "{tx}b") + resp_encode("EXEC"))
+        want = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\nx\r\n"
+        assert read_exact(s, len(want)) == want
+    # an empty transaction, and DISCARD
+    assert r.execute_command("MULTI") in (True, b"OK")
+    assert r.execute_command("EXEC") == []
+    assert r.execute_command("MULTI") in (True, b"OK")
+    assert r.execute_command("INCR", "{tx}gone") == b"QUEUED"
+    assert r.execute_command("DISCARD") in (True, b"OK")
+    assert r.get("{tx}gone") is None
+    # a runtime error is one element of EXEC's reply; the rest still runs
+    p = r.pipeline(transaction=True)
+    p.set("{tx}s", "text").incr("{tx}s").set("{tx}after", "ok")
+    res = p.execute(raise_on_error=False)
+    assert res[0] is True and isinstance(res[1], redis.ResponseError) and res[2] is True
+    assert r.get("{tx}after") == b"ok"
+    # keyless and fan-out-free commands ride along
+    p = r.pipeline(transaction=True)
+    p.ping().echo("e").get("{tx}a")
+    assert p.execute() == [True, b"e", b"1"]
+    # a large transaction
+    p = r.pipeline(transaction=True)
+    for i in range(2000):
+        p.incr("{tx}big")
+    assert p.execute()[-1] == 2000
+
+
+def test_transaction_errors_match_redis(gw, r):
+    c = Resp(gw.gport)
+    try:
+        def err(*args):
+            rep = c.call(*args)
+            assert isinstance(rep, RespError), (args, rep)
+            return str(rep)
+        assert err("EXEC") == "ERR EXEC without MULTI"
+        assert err("DISCARD") == "ERR DISCARD without MULTI"
+        assert c.call("MULTI") == b"OK"
+        assert err("MULTI") == "ERR MULTI calls can not be nested"
+        assert err("WATCH", "{tx}a") == "ERR WATCH inside MULTI is not allowed"
+        assert c.call("SET", "{tx}e", "1") == b"QUEUED"
+        assert err("NOSUCHCMD", "x").startswith("ERR unknown command 'NOSUCHCMD'")
+        assert err("EXEC") == "EXECABORT Transaction discarded because of previous errors."
+        assert c.call("MULTI") == b"OK"
+        assert err("GET") == "ERR wrong number of arguments for 'get' command"
+        assert err("EXEC") == "EXECABORT Transaction discarded because of previous errors."
+        assert c.call("MULTI") == b"OK"
+        assert err("CLIENT", "ID").startswith("ERR cairn gateway: client cannot be used inside MULTI")
+        assert err("EXEC").startswith("EXECABORT")
+        assert c.call("GET", "{tx}e") is None
+    finally:
+        c.close()
+
+
+def test_transaction_across_shards_is_refused(gw, r):
+    a, b = keys_on_different_shards(gw, r, "txs:")
+    r.delete(a, b)
+    c = Resp(gw.gport)
+    try:
+        assert c.call("MULTI") == b"OK"
+        assert c.call("SET", a, "1") == b"QUEUED"
+        rep = c.call("SET", b, "2")
+        assert isinstance(rep, RespError) and str(rep).startswith("CROSSSHARD"), rep
+        rep = c.call("EXEC")
+        assert isinstance(rep, RespError) and str(rep).startswith("EXECABORT"), rep
+        assert r.get(a) is None, "nothing of a refused transaction may run"
+        # fan-out commands span every shard
+        assert c.call("MULTI") == b"OK"
+        assert str(c.call("DBSIZE")).startswith("CROSSSHARD")
+        assert c.call("DISCARD") == b"OK"
+        # watched keys too
+        assert str(c.call("WATCH", a, b)).startswith("CROSSSHARD")
+        assert c.call("WATCH", a) == b"OK"
+        assert str(c.call("WATCH", b)).startswith("CROSSSHARD")
+        assert c.call("MULTI") == b"OK"
+        assert c.call("SET", b, "x") == b"QUEUED"
+        assert str(c.call("EXEC")).startswith("CROSSSHARD")
+        assert r.get(b) is None
+    finally:
+        c.close()
+
+
+def test_watch(gw, clean):
+    r = clean
+    other = gw.client()
+    try:
+        r.set("{w}k", "0")
+        # untouched: EXEC runs
+        assert r.execute_command("WATCH", "{w}k") in (True, b"OK")
+        r.execute_command("MULTI")
+        r.execute_command("SET", "{w}k", "1")
+        assert r.execute_command("EXEC") == [b"OK"]
+        # touched by another client: EXEC answers nil, nothing runs
+        r.execute_command("WATCH", "{w}k", "{w}j")
+        assert other.set("{w}k", "other") is True
+        r.execute_command("MULTI")
+        r.execute_command("SET", "{w}k", "mine")
+        assert r.execute_command("EXEC") is None
+        assert r.get("{w}k") == b"other"
+        # UNWATCH and DISCARD end the watch
+        r.execute_command("WATCH", "{w}k")
+        other.set("{w}k", "again")
+        r.execute_command("UNWATCH")
+        r.execute_command("MULTI")
+        r.execute_command("SET", "{w}k", "after-unwatch")
+        assert r.execute_command("EXEC") == [b"OK"]
+        # a client's own earlier write does not void its later watch
+        with connect(gw.gport) as s:
+            s.sendall(resp_encode("SET", "{w}k", "pipelined") + resp_encode("WATCH", "{w}k") +
+                      resp_encode("MULTI") + resp_encode("GET", "{w}k") + resp_encode("EXEC"))
+            want = b"+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$9\r\npipelined\r\n"
+            assert read_exact(s, len(want)) == want
+    finally:
+        other.close()
+
+
+def test_watch_optimistic_increments_are_exact(gw, clean):
+    """redis-py's transaction() helper (WATCH, GET, MULTI/SET/EXEC, retry on
+    WatchError) from 4 threads: every increment lands exactly once."""
+    clean.set("{opt}n", "0")
+    errors = []
+
+    def worker():
+        c = gw.client()
+        try:
+            for _ in range(50):
+                def inc(pipe):
+                    v = int(pipe.get("{opt}n"))
+                    pipe.multi()
+                    pipe.set("{opt}n", v + 1)
+                c.transaction(inc, "{opt}n")
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+        finally:
+            c.close()
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert clean.get("{opt}n") == b"200"
 
 
 def test_local_commands(gw, r):
@@ -613,7 +764,7 @@ def test_redis_cli(gw, clean):
     assert cli(gw, "HSET", "cli:h", "f", "v").stdout == b"1\n"
     assert cli(gw, "DBSIZE").stdout == b"6\n"
     p = cli(gw, "--no-raw", "MULTI")
-    assert b"not supported yet" in p.stdout, p.stdout
+    assert p.stdout == b"OK\n", p.stdout
     # --pipe: 5,000 commands plus its ECHO marker
     cmds = b"".join(resp_encode("SET", f"cli:p{i}", i) for i in range(5000))
     p = cli(gw, "--pipe", stdin=cmds)
@@ -1066,6 +1217,59 @@ def test_readpolicy_replica_on_3_replica_shard(repl3):
     rc.close()
     if stale:
         print(f"note: {stale}/{n} replica reads right after the MSET were stale")
+
+
+def test_read_your_writes_on_replicas(repl3):
+    """With a replica read policy, a client reads its own writes: each write
+    is followed by CAIRN LSN, each replica read is wrapped in CAIRN AFTER
+    <lsn> (the replica runs it once it applied that much, else the read goes
+    to the primary).  Checked at the node (CAIRN LSN / AFTER) and end to end."""
+    c = repl3
+    group = list(c.shard_nodes().values())[0]
+    primary, secondaries = group[0], group[1:]
+    p = Resp(primary.port)
+    s = Resp(secondaries[0].port)
+    try:
+        lsn0 = p.call("CAIRN", "LSN")
+        assert p.call("SET", "ryw:node", "1") == b"OK"
+        lsn1 = p.call("CAIRN", "LSN")
+        assert isinstance(lsn0, int) and lsn1 > lsn0
+        assert s.call("CAIRN", "READONLY") == b"OK"
+        wait_until(lambda: s.call("CAIRN", "AFTER", lsn1, "GET", "ryw:node") == b"1", timeout=5,
+                   what="the secondary to apply the write")
+        rep = s.call("CAIRN", "AFTER", lsn1 + 10**9, "GET", "ryw:node")
+        assert isinstance(rep, RespError) and str(rep).startswith("TRYAGAIN"), rep
+        rep = s.call("CAIRN", "AFTER", lsn1, "SET", "ryw:node", "2")
+        assert isinstance(rep, RespError) and str(rep).startswith("NOTPRIMARY"), rep
+        assert str(s.call("CAIRN", "AFTER", "x", "GET", "k")).startswith("ERR")
+        assert str(s.call("CAIRN", "AFTER", "1", "CAIRN", "LSN")).startswith("ERR")
+    finally:
+        p.close()
+        s.close()
+    before = c.gw_info()["node_stats"]
+    rc = c.client(single_connection_client=True)
+    try:
+        assert rc.execute_command("CAIRN", "READPOLICY", "replica") == b"OK"
+        assert rc.execute_command("CAIRN", "READYOURWRITES") == b"on"
+        stale = []
+        for i in range(300):
+            rc.set("ryw:k", i)
+            got = rc.get("ryw:k")
+            if got != str(i).encode():
+                stale.append((i, got))
+            if i % 50 == 0:
+                assert rc.incr("ryw:n") == i // 50 + 1
+                assert rc.mget("ryw:k", "ryw:n") == [str(i).encode(), str(i // 50 + 1).encode()]
+        assert not stale, f"{len(stale)} reads missed the client's own write: {stale[:5]}"
+        after = c.gw_info()["node_stats"]
+        sec = sum(int(after[f"127.0.0.1:{n.port}"]["requests"]) -
+                  int(before[f"127.0.0.1:{n.port}"]["requests"]) for n in secondaries)
+        assert sec >= 200, f"only {sec} reads went to the secondaries"
+        assert rc.execute_command("CAIRN", "READYOURWRITES", "off") == b"OK"
+        assert rc.execute_command("CAIRN", "READYOURWRITES") == b"off"
+        assert parse_gw_info(raw_info(c.gport))["read_your_writes"] == "yes"
+    finally:
+        rc.close()
 
 
 POLICIES = ["random", "round-robin", "weighted-round-robin", "least-outstanding", "p2c", "ewma"]
