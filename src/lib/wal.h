@@ -27,7 +27,8 @@
  *   |     |      | with the LSN)                                                 |
  *   |  20 |    4 | record type / flags (reserved, 0 for now — replication will   |
  *   |     |      | add config-version records)                                   |
- *   |  24 |  len | payload (opaque bytes: the node stores a RESP-encoded command)|
+ *   |  24 |  len | payload (opaque bytes: the node stores a RESP-encoded command,|
+ *   |     |      | or a transaction's commands back to back — node/db.h)         |
  *
  * Why two checksums: the header checksum makes the length trustworthy before
  * it is used, so a flipped bit in the length of a record in the middle of a

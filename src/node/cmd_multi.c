@@ -35,8 +35,9 @@
  * is reused) into one allocation per command.  A client's queue may hold at
  * most multi_limit() bytes (counted with the argv arrays): half of
  * proto-max-bulk-len, so the transaction's log record always fits in one
- * bulk of the replication stream, and no more than
- * client-output-buffer-limit when that is set.  Past it the queue is freed,
+ * bulk of the replication stream (logged forms can be somewhat longer
+ * than the requests: absolute expiry times, lazy-expiry DELs), and no more
+ * than client-output-buffer-limit when that is set.  Past it the queue is freed,
  * the command gets an error and EXEC aborts.  Queued memory is allocated
  * through cairn_malloc, so maxmemory sees it too; over maxmemory every
  * command but EXEC/DISCARD/QUIT is refused inside MULTI (as in Redis).
@@ -45,6 +46,7 @@
 
 #include "lib/mem.h"
 #include "lib/reply.h"
+#include "lib/wal.h"
 #include "node/cmd.h"
 #include "node/db.h"
 #include "node/replica.h"
@@ -55,6 +57,7 @@ static size_t multi_limit(const node_t *n)
     size_t limit = (size_t)n->cfg.proto_max_bulk_len / 2;
     size_t obl = (size_t)n->cfg.client_output_buffer_limit;
     if (obl && obl < limit) limit = obl;
+    if (limit > WAL_MAX_PAYLOAD / 4) limit = WAL_MAX_PAYLOAD / 4; /* room for the logged forms */
     return limit;
 }
 
