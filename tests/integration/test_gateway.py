@@ -1404,8 +1404,9 @@ def test_switchover_through_gateway_is_invisible(repl3):
 # ------------------------------------------------------------------- failover --
 
 class Worker(threading.Thread):
-    """INCR on its own counter and SET of unique keys through the gateway,
-    recording every outcome with its time."""
+    """INCR on its own counter, SET of unique keys and, every fourth round,
+    a MULTI/EXEC of INCR + SET, through the gateway, recording every outcome
+    with its time."""
 
     def __init__(self, c, tid, stop, prefix="fo"):
         super().__init__(daemon=True)
@@ -1419,6 +1420,9 @@ class Worker(threading.Thread):
         self.errors = []         # (time, kind, message)
         self.ok_times = []
         self.unexpected = []
+        self.tx_counter = f"{prefix}:{{cnt}}:tx:{tid}"
+        self.tx_ok = 0
+        self.tx_unknown = []     # SET keys of transactions whose outcome is unknown
 
     def run(self):
         r = self.c.client(timeout=10)
@@ -1441,6 +1445,17 @@ class Worker(threading.Thread):
                 self.ok_times.append(time.monotonic())
             except (redis.ResponseError, redis.ConnectionError, redis.TimeoutError) as e:
                 self._err(now, "set", e, key)
+            if i % 4 == 0:
+                # a transaction: INCR + SET, all or nothing
+                tkey = f"{self.prefix}:{{cnt}}:t:{self.tid}:{i}"
+                try:
+                    p = r.pipeline(transaction=True)
+                    res = p.incr(self.tx_counter).set(tkey, "t").execute()
+                    assert res[1] is True, res
+                    self.tx_ok += 1
+                    self.ok_times.append(time.monotonic())
+                except (redis.ResponseError, redis.ConnectionError, redis.TimeoutError) as e:
+                    self._err(now, "tx", e, tkey)
         r.close()
 
     def _err(self, t, op, e, key=None):
@@ -1452,6 +1467,9 @@ class Worker(threading.Thread):
                 self.incr_unknown += 1
             else:
                 self.incr_refused += 1
+        elif op == "tx":
+            if unknown:
+                self.tx_unknown.append(key)
         elif unknown:
             self.set_unknown.append(key)
         if not unknown and not msg.startswith(("CLUSTERDOWN", "TRYAGAIN")):
@@ -1506,6 +1524,15 @@ def test_failover_through_gateway(repl3):
         assert w.incr_ok <= v <= w.incr_ok + w.incr_unknown, (
             f"worker {w.tid}: counter {v}, acknowledged INCRs {w.incr_ok}, "
             f"unknown-outcome {w.incr_unknown}: {summary}")
+    # transactions: exactly once and all or nothing -- the counter counts the
+    # acknowledged ones plus exactly those unknown-outcome ones whose SET is there
+    for w in workers:
+        v = int(rc.get(w.tx_counter) or 0)
+        applied_unknown = sum(1 for k in w.tx_unknown if rc.get(k) == b"t")
+        assert v == w.tx_ok + applied_unknown, (
+            f"worker {w.tid}: transaction counter {v}, acknowledged {w.tx_ok}, unknown-outcome "
+            f"ones applied {applied_unknown} of {len(w.tx_unknown)}: {summary}")
+        assert w.tx_ok > 5, f"worker {w.tid}: only {w.tx_ok} transactions: {summary}"
     # every acknowledged SET is there
     keys = [k for w in workers for k, _ in w.acked_sets]
     vals = [v for w in workers for _, v in w.acked_sets]
