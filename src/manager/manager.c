@@ -421,6 +421,7 @@ int manager_main(int argc, char **argv)
         goto out_cfg;
     }
     mstate_init(&m->st);
+    gwrep_init(&m->gws);
     elect_io io = {m, io_now, io_grant, io_keepalive, io_campaign, io_revoke};
     elect_params ep = {.ttl_s = m->cfg.lease_ttl};
     elect_init(&m->el, &io, &ep);
@@ -452,6 +453,7 @@ out_loop:
     uv_walk(m->loop, close_walk, NULL);
     uv_run(m->loop, UV_RUN_DEFAULT);
     uv_loop_close(m->loop);
+    gwrep_close(&m->gws);
     mstate_close(&m->st);
     etcd_destroy(m->etcd);
 out_cfg:

@@ -27,6 +27,7 @@
 #include "lib/etcd.h"
 #include "lib/resp.h"
 #include "manager/election.h"
+#include "manager/gwreport.h"
 #include "manager/mgr_config.h"
 #include "manager/mstate.h"
 #include "manager/rserver.h"
@@ -40,6 +41,7 @@ typedef struct mgr {
     etcd_t *etcd;
     elect el;
     mstate st;
+    gwrep_table gws;      /* gateways' latest reports (memory only) */
     rserver_t *srv;
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;

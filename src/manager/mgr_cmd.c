@@ -17,7 +17,9 @@
  *   CAIRN SHARD-CREATE <replicas>             config of the new shard
  *   CAIRN SWITCHOVER <shard> [node]           config (new)
  *   CAIRN NODE-WEIGHT <node> <w>              +OK
- *   CAIRN STATUS                              {"manager":{..},"nodes":[..],"shards":[..]}
+ *   CAIRN GATEWAY-REPORT <id> <addr> <json>   +OK (kept in memory for STATUS: gwreport.h)
+ *   CAIRN STATUS                              {"manager":{..},"nodes":[..],"shards":[..],
+ *                                              "gateways":[..]}
  *   CAIRN TOPOLOGY                            {"version":rev,"shards":[config],"nodes":[..]}
  *
  * Every CAIRN command needs the active manager: a standby answers
@@ -386,6 +388,20 @@ static void cmd_node_weight(mgr_t *m, size_t argc, const resp_arg *argv, cairn_b
     reply_ok(out);
 }
 
+/* ---- gateway reports ------------------------------------------------------ */
+
+static void cmd_gateway_report(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *out)
+{
+    (void)argc;
+    char err[256];
+    if (gwrep_put(&m->gws, argv[2].p, argv[2].len, argv[3].p, argv[3].len, argv[4].p,
+                  argv[4].len, mgr_now(), err, sizeof(err)) < 0) {
+        reply_errorf(out, "ERR bad gateway report: %s", err);
+        return;
+    }
+    reply_ok(out);
+}
+
 static void cmd_status(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *out)
 {
     (void)argc;
@@ -396,7 +412,11 @@ static void cmd_status(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *o
     json_object_set_new(mj, "active", json_boolean(mgr_acting(m)));
     json_object_set_new(mj, "leader", json_string(m->id));
     json_object_set_new(mj, "cluster", json_string(m->cfg.cluster));
-    reply_json(out, mstate_status_json(&m->st, mgr_now(), mj));
+    int64_t now = mgr_now();
+    json_t *st = mstate_status_json(&m->st, now, mj);
+    gwrep_expire(&m->gws, now);
+    json_object_set_new(st, "gateways", gwrep_json(&m->gws, now));
+    reply_json(out, st);
 }
 
 static void cmd_topology(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *out)
@@ -410,14 +430,15 @@ static void cmd_topology(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf 
 
 /* CAIRN subcommands: name, arity counting "CAIRN" and the name (-N: N or
  * N + 1, one optional argument), handler. */
-#define MGR_CMD_MAP(X)                                   \
-    X(HEARTBEAT, "heartbeat", 3, cmd_heartbeat)          \
-    X(REMOVE, "remove", 6, cmd_remove)                   \
-    X(PROMOTE, "promote", 6, cmd_promote)                \
-    X(SHARD_CREATE, "shard-create", 3, cmd_shard_create) \
-    X(SWITCHOVER, "switchover", -3, cmd_switchover)      \
-    X(NODE_WEIGHT, "node-weight", 4, cmd_node_weight)    \
-    X(STATUS, "status", 2, cmd_status)                   \
+#define MGR_CMD_MAP(X)                                         \
+    X(HEARTBEAT, "heartbeat", 3, cmd_heartbeat)                \
+    X(REMOVE, "remove", 6, cmd_remove)                         \
+    X(PROMOTE, "promote", 6, cmd_promote)                      \
+    X(SHARD_CREATE, "shard-create", 3, cmd_shard_create)       \
+    X(SWITCHOVER, "switchover", -3, cmd_switchover)            \
+    X(NODE_WEIGHT, "node-weight", 4, cmd_node_weight)          \
+    X(GATEWAY_REPORT, "gateway-report", 5, cmd_gateway_report) \
+    X(STATUS, "status", 2, cmd_status)                         \
     X(TOPOLOGY, "topology", 2, cmd_topology)
 
 static const struct {
@@ -456,10 +477,12 @@ static void cmd_info(mgr_t *m, cairn_buf *out)
                      "\r\n# Cluster\r\n"
                      "nodes:%zu\r\n"
                      "shards:%zu\r\n"
+                     "gateways:%zu\r\n"
                      "connected_clients:%zu\r\n",
                      acting ? "yes" : "no", m->id, m->cfg.cluster, (long long)m->cfg.port,
                      (int)getpid(), (long long)((clock_ms() - m->start_ms) / 1000), hid, haddr,
                      acting ? m->st.nnodes : 0, acting ? m->st.nshards : 0,
+                     acting ? gwrep_count(&m->gws, mgr_now()) : 0,
                      m->srv ? rserver_nconns(m->srv) : 0);
     reply_bulk(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
