@@ -84,6 +84,7 @@ int gateway_main(int argc, char **argv)
         return 1;
     }
     gw_topology_start(g);
+    gw_report *report = gw_report_start(g);
     uv_timer_init(g->loop, &g->tick);
     g->tick.data = g;
     uv_timer_start(&g->tick, on_tick, TICK_MS, TICK_MS);
@@ -98,6 +99,7 @@ int gateway_main(int argc, char **argv)
     uv_run(g->loop, UV_RUN_DEFAULT);
 
     g->stopping = true;
+    gw_report_stop(report);
     gw_clients_close(g);
     gw_topology_free(g);
     gw_retry_drop_all(g); /* their clients are gone */

@@ -136,4 +136,17 @@ void gw_retry_tick(gw_t *g);
 void gw_retry_drop_all(gw_t *g);
 int gateway_main(int argc, char **argv);
 
+/* ---- gw_report.c: per-node statistics to the active manager (ctl status) ---- */
+typedef struct gw_report gw_report;
+/* Start reporting every second; the reporter lives until gw_report_stop. */
+gw_report *gw_report_start(gw_t *g);
+/* Stop (before the loop's last run: the timer closes there).  NULL is fine. */
+void gw_report_stop(gw_report *rep);
+/* Append the report document (manager/gwreport.h) to out, at now_ms on
+ * clock_mono_ms(). */
+void gw_report_encode(gw_t *g, int64_t now_ms, cairn_buf *out);
+/* gw_backend.c: node n's latency quantile q (0..1) in microseconds, the
+ * upper bound of its histogram bucket; 0 before any reply. */
+int64_t gw_node_latency_us(const gw_node *n, double q);
+
 #endif

@@ -416,3 +416,5 @@ void gw_info_cluster(gw_t *g, cairn_buf *b)
         buf_append(b, line, (size_t)l);
     }
 }
+
+int64_t gw_node_latency_us(const gw_node *n, double q) { return percentile(n, q); }
