@@ -165,7 +165,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: cairn ctl [--manager HOST:PORT[,HOST:PORT..]] COMMAND\n"
-            "  status [--json]             active manager, shards with LSN / commit / lag, nodes\n"
+            "  status [--json]             active manager, shards with LSN / commit / lag, nodes,\n"
+            "                              and each gateway's per-node requests and latencies\n"
             "  topology                    the TOPOLOGY JSON that gateways read\n"
             "  shard create --replicas N   create a shard on N spare nodes\n"
             "  switchover SHARD [NODE]     move the primary role to NODE (id or host:port),\n"

@@ -2,7 +2,9 @@
  * ctl.h — `cairn ctl`: the operator's command line.
  *
  *   cairn ctl [--manager HOST:PORT[,HOST:PORT..]] COMMAND
- *     status [--json]             active manager, shards (members, LSNs, lag), nodes
+ *     status [--json]             active manager, shards (members, LSNs, lag), nodes,
+ *                                 gateways (per node: requests, errors, outstanding,
+ *                                 p50/p99/p999 latency, ejected / slow start)
  *     topology                    raw TOPOLOGY JSON (what gateways see)
  *     shard create --replicas N   new shard on N spare nodes
  *     switchover SHARD [NODE]     move the primary role (NODE: id or host:port)

@@ -11,6 +11,14 @@
  *   NODES
  *     ID                ADDR             ZONE  WEIGHT  HEALTH     SHARD  ROLE       SEEN
  *     00000000000000a1  127.0.0.1:7001   z1    1       healthy    1      primary    40ms ago
+ *
+ *   GATEWAYS (1)
+ *   gateway 127.0.0.1:6380  id box:6380-4242  up 63s  commands 5210  clients 2  (reported 420ms ago)
+ *     NODE ADDR             ROLE       SHARD  REQUESTS  ERRORS  OUTSTANDING  P50_US  P99_US  P999_US  STATE
+ *     127.0.0.1:7001        primary    1      2604      0       0            128     512     1024     ok
+ *
+ * Latencies are the gateway's histogram buckets (powers of two, upper
+ * bounds), over the gateway's lifetime.
  */
 #include "ctl/ctl_fmt.h"
 
@@ -75,6 +83,40 @@ static void member_row(cairn_buf *out, json_t *shard, json_t *nodes, const char 
     outf(out, "  %-10s %-17s %-21s %-9s %-9s %-6s %s\n", role, id, addr, lsn, commit, lag, health);
 }
 
+static void gateway_rows(cairn_buf *out, json_t *gateways)
+{
+    outf(out, "\nGATEWAYS (%zu)\n", json_array_size(gateways));
+    if (json_array_size(gateways) == 0) outf(out, "  none reporting\n");
+    size_t i;
+    json_t *g;
+    json_array_foreach(gateways, i, g) {
+        outf(out, "gateway %s  id %s  up %llds  commands %lld  clients %lld  (reported %lldms ago)\n",
+             str(g, "addr", "?"), str(g, "id", "?"), num(g, "uptime_s", 0), num(g, "commands", 0),
+             num(g, "clients", 0), num(g, "age_ms", 0));
+        json_t *nodes = json_object_get(g, "nodes");
+        if (json_array_size(nodes) == 0) {
+            outf(out, "  no nodes known yet\n");
+            continue;
+        }
+        outf(out, "  %-21s %-10s %-6s %-9s %-7s %-12s %-7s %-7s %-8s %s\n", "NODE ADDR", "ROLE",
+             "SHARD", "REQUESTS", "ERRORS", "OUTSTANDING", "P50_US", "P99_US", "P999_US", "STATE");
+        size_t k;
+        json_t *n;
+        json_array_foreach(nodes, k, n) {
+            char shard[16] = "-";
+            if (num(n, "shard", 0) > 0) snprintf(shard, sizeof(shard), "%lld", num(n, "shard", 0));
+            const char *state = json_is_true(json_object_get(n, "ejected"))      ? "EJECTED"
+                                : json_is_true(json_object_get(n, "slow_start")) ? "slow-start"
+                                : json_is_false(json_object_get(n, "healthy"))   ? "UNHEALTHY"
+                                                                                 : "ok";
+            outf(out, "  %-21s %-10s %-6s %-9lld %-7lld %-12lld %-7lld %-7lld %-8lld %s\n",
+                 str(n, "addr", "?"), str(n, "role", "none"), shard, num(n, "requests", 0),
+                 num(n, "errors", 0), num(n, "outstanding", 0), num(n, "p50_us", 0),
+                 num(n, "p99_us", 0), num(n, "p999_us", 0), state);
+        }
+    }
+}
+
 int ctl_fmt_status(const char *text, size_t len, cairn_buf *out)
 {
     json_t *j = json_loadb(text, len, 0, NULL);
@@ -120,6 +162,8 @@ int ctl_fmt_status(const char *text, size_t len, cairn_buf *out)
              json_is_true(json_object_get(n, "healthy")) ? "healthy" : "UNHEALTHY", shard,
              str(n, "role", "none"), seen);
     }
+    json_t *gateways = json_object_get(j, "gateways");
+    if (json_is_array(gateways)) gateway_rows(out, gateways); /* absent from older managers */
     json_decref(j);
     return 0;
 }
