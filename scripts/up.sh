@@ -1,5 +1,5 @@
 #!/bin/bash
-# make up — the embedded default cluster on 127.0.0.1, in the background:
+# make up — the embedded default cluster on 127.0.0.1:
 #
 #   etcd         :2379 (peer :2380)       data  DATA/etcd
 #   manager      :7100                    id    DATA/manager
@@ -17,6 +17,17 @@
 # Every wait is bounded; on a failure the script names the process, shows
 # the tail of its log and stops what this run started.
 #
+# Foreground or background.  The processes always run detached (setsid, so
+# a terminal's Ctrl-C never reaches them directly).  In a terminal (stdin
+# and stdout are ttys) the script then stays in the foreground, reporting
+# any process that dies, until Ctrl-C (or SIGTERM/SIGHUP): then it runs
+# scripts/down.sh for the whole cluster (every pid file, including what an
+# earlier detached make up started) and exits 0.  make waits for it, since
+# make reaps its children before dying of the SIGINT it got too.  Otherwise
+# (CI, tests, pipes) or with CAIRN_DETACH=1 it returns once the cluster
+# works and `make down` stops it.  CAIRN_FOREGROUND=1 forces the foreground
+# mode without a terminal (the tests use it).
+#
 # Settings (environment):
 #   CAIRN_DATA            ./cairn-data
 #   CAIRN_GATEWAY_PORT    6380
@@ -27,6 +38,8 @@
 #   CAIRN_REPLICAS        3
 #   CAIRN_BIN             ./build/cairn
 #   CAIRN_ETCD_BIN        etcd
+#   CAIRN_DETACH          1: return once it works, even in a terminal
+#   CAIRN_FOREGROUND      1: stay in the foreground, even without a terminal
 set -u -f # -f: the argv strings below are split on whitespace, never globbed
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -43,6 +56,12 @@ ETCD=${CAIRN_ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 NNODES=$((SHARDS * REPLICAS))
+FG=0
+if [ "${CAIRN_FOREGROUND:-}" = 1 ]; then
+    FG=1
+elif [ "${CAIRN_DETACH:-}" != 1 ] && [ -t 0 ] && [ -t 1 ]; then
+    FG=1
+fi
 MADDR=127.0.0.1:$MPORT
 ZONES=(a b c d e f g h i)
 
@@ -134,6 +153,7 @@ start() {
     # shellcheck disable=SC2046 # the argv is meant to split on whitespace
     setsid $(cmdline "$name") </dev/null >>"$(logfile "$name")" 2>&1 &
     pid=$!
+    disown "$pid" # no "Killed ..." from bash when it dies while we watch
     printf '%s\n%s\n%s\n' "$pid" "$(starttime "$pid" || echo gone)" "$(cmdline "$name")" \
         >"$(pidfile "$name")"
     STARTED+=("$name")
@@ -250,7 +270,31 @@ if ! running_pid gateway >/dev/null; then
     start gateway
 fi
 wait_for gateway 30 "gateway on :$GPORT serving all $SHARDS shards (SET answered OK)" gateway_ready
-trap - INT TERM
+
+# ---- from here on, a signal stops everything (foreground) or nothing ----
+
+# stop_all WHAT — the foreground's trap: stop every process the pid files
+# name (down.sh without arguments, so also what an earlier detached make up
+# started), say what stopped, exit 0.
+WAITER=""
+stop_all() {
+    # Ignored here and therefore in down.sh: a second Ctrl-C must not cut
+    # the stop short.  down.sh is bounded (TERM, at most 15 s, KILL).
+    trap '' INT TERM HUP
+    [ -z "$WAITER" ] || kill "$WAITER" 2>/dev/null
+    echo
+    echo "up: $1: stopping the whole cluster"
+    CAIRN_DATA=$DATA scripts/down.sh
+    echo "cairn is stopped; the data stays in $DATA for the next make up"
+    exit 0
+}
+if [ $FG = 1 ]; then
+    trap 'stop_all Ctrl-C' INT
+    trap 'stop_all SIGTERM' TERM
+    trap 'stop_all SIGHUP' HUP
+else
+    trap - INT TERM
+fi
 
 # ---- show it working ----------------------------------------------------
 
@@ -279,9 +323,49 @@ for name in "${NAMES[@]}"; do
     printf '  %-8s :%-13s pid %-8s %s\n' "$name" "${PORTS[$name]// /,:}" "$pid" "$(logfile "$name")"
 done
 echo
-if [ "$DATA" = "$ROOT/cairn-data" ]; then
-    echo "stop: make down   (the data stays in $DATA for the next make up)"
-else
-    echo "stop: CAIRN_DATA=$DATA make down   (the data stays for the next make up)"
+if [ $FG = 0 ]; then
+    if [ "$DATA" = "$ROOT/cairn-data" ]; then
+        echo "stop: make down   (the data stays in $DATA for the next make up)"
+    else
+        echo "stop: CAIRN_DATA=$DATA make down   (the data stays for the next make up)"
+    fi
+    echo "connect: redis-cli -p $GPORT"
+    exit 0
 fi
-echo "connect: redis-cli -p $GPORT"
+
+# ---- foreground: watch until Ctrl-C ------------------------------------
+
+# watch — once a second, report a process that has died while its pid file
+# still names it (seen twice, so that a `make down` elsewhere, which removes
+# the file right after the process exits, does not look like a crash).
+# Returns once every pid file is gone, i.e. after such a make down.
+watch() {
+    local name pid f any
+    local -A dead=() told=()
+    while :; do
+        sleep 1 &
+        WAITER=$!
+        wait "$WAITER" # returns at once on a trapped signal; sleep does not
+        any=0
+        for name in "${NAMES[@]}"; do
+            f=$(pidfile "$name")
+            [ -e "$f" ] || continue
+            any=1
+            running_pid "$name" >/dev/null && continue
+            read -r pid <"$f" 2>/dev/null || continue
+            if [ "${dead[$name]:-}" = "$pid" ] && [ "${told[$name]:-}" != "$pid" ]; then
+                echo "up: $name (pid $pid) has exited; see $(logfile "$name")." \
+                    "make up (in another terminal) restarts it; Ctrl-C stops the rest."
+                told[$name]=$pid
+            fi
+            dead[$name]=$pid
+        done
+        [ $any = 1 ] || return 0
+    done
+}
+stop="make down"
+[ "$DATA" = "$ROOT/cairn-data" ] || stop="CAIRN_DATA=$DATA make down"
+echo "cairn is up; connect with: redis-cli -p $GPORT  --  Ctrl-C stops the cluster" \
+    "(CAIRN_DETACH=1 make up leaves it running; $stop stops it)"
+watch
+echo "up: every pid file in $DATA/run is gone (make down?); cairn is stopped."
