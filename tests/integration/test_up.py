@@ -11,18 +11,31 @@ What is covered
                 and creates no shard
   restart       down.sh stops every process; up.sh on the same data dir
                 brings back the same 3 shards (none created twice) and the keys
+  foreground    up.sh with CAIRN_FOREGROUND=1 on the running cluster prints
+                "cairn is up"; redis-py works; SIGINT to its process group
+                stops every process (also those a detached run started),
+                and it exits 0; ports free
+  SIGTERM       the same from a fresh start, stopped by SIGTERM
+  terminal      `make up` in a pseudo-terminal: with CAIRN_DETACH=1 it
+                returns and the cluster runs; without, it stays until a
+                typed Ctrl-C, and make exits only once everything is down
   no leaks      the test stops exactly the processes the pid files name (by
                 pid and start time) and asserts none is left
 """
+import fcntl
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
+import termios
+import threading
 import time
 
 import pytest
+import redis
 
 from cairnlib import CAIRN_BIN, ROOT
 
@@ -76,6 +89,7 @@ class Up:
                         CAIRN_MANAGER_PORT=str(self.mport), CAIRN_GATEWAY_PORT=str(self.gport),
                         CAIRN_ETCD_PORT=str(self.eport))
         self.seen = {}  # every (pid, start time) a pid file ever named
+        self.procs = []  # foreground up.sh / make, killed (group) at teardown
 
     def run(self, script, timeout=60):
         out = subprocess.run([os.path.join(ROOT, "scripts", script)], env=self.env,
@@ -96,6 +110,31 @@ class Up:
             if _starttime(int(pid)) == start:
                 out[name] = int(pid)
         return out
+
+    def foreground(self, argv=None, terminal=False, **env):
+        """Start up.sh (or argv) in its own session without waiting: output
+        to a pipe, or with terminal=True to a new pseudo-terminal that is
+        its controlling tty (so a typed ^C signals its process group)."""
+        fg = Output(terminal)
+        self.procs.append(fg.start(argv or [os.path.join(ROOT, "scripts", "up.sh")],
+                                   dict(self.env, **env)))
+        return fg
+
+    def ports(self):
+        return [self.nport + i for i in range(SHARDS * REPLICAS)] + \
+            [self.mport, self.gport, self.eport, self.eport + 1]
+
+    def assert_all_stopped(self, pids):
+        """Nothing of this cluster runs: not the given pids, not a process
+        any pid file named, and no port of it accepts a connection."""
+        self.pids()
+        left = {name for (pid, start), name in self.seen.items() if _starttime(pid) == start}
+        left |= {name for name, pid in pids.items() if _starttime(pid) is not None}
+        assert not left, f"still running: {sorted(left)}"
+        for p in self.ports():
+            with socket.socket() as s:
+                s.settimeout(2)
+                assert s.connect_ex(("127.0.0.1", p)) != 0, f"port {p} still accepts connections"
 
     def cli(self, *args, port=None):
         out = subprocess.run(["redis-cli", "-p", str(port or self.gport)] + [str(a) for a in args],
@@ -130,12 +169,87 @@ class Up:
         return text
 
 
+class Output:
+    """A process in its own session whose output (pipe or pty) a thread
+    collects, so a test can wait for a line with a deadline."""
+
+    def __init__(self, terminal):
+        self.terminal, self.text, self.proc = terminal, "", None
+        self.lock = threading.Lock()
+
+    def start(self, argv, env):
+        if self.terminal:
+            self.master, slave = os.openpty()
+            self.proc = subprocess.Popen(  # fd 0 is the pty when preexec_fn runs
+                argv, cwd=ROOT, env=env, stdin=slave, stdout=slave, stderr=slave,
+                start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+            # Ours stays open until the reader is done: on Linux, reading the
+            # master after the last slave fd closed may lose what is queued.
+            self.slave, fd = slave, self.master
+        else:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            fd = self.proc.stdout.fileno()
+        self.reader = threading.Thread(target=self._read, args=(fd,), daemon=True)
+        self.reader.start()
+        return self.proc
+
+    def _read(self, fd):
+        while True:
+            try:
+                chunk = os.read(fd, 4096).decode(errors="replace")
+            except OSError:  # EIO: the pty was hung up
+                chunk = ""
+            if not chunk:
+                return
+            with self.lock:
+                self.text += chunk.replace("\r\n", "\n")
+
+    def wait_for(self, needle, timeout):
+        deadline = time.monotonic() + timeout * TIME_SCALE
+        while needle not in self.text:
+            rc = self.proc.poll()
+            assert rc is None, f"exited {rc} before {needle!r}:\n{self.text}"
+            assert time.monotonic() < deadline, f"no {needle!r} after {timeout}s:\n{self.text}"
+            time.sleep(0.05)
+
+    def signal(self, sig):
+        os.killpg(self.proc.pid, sig)
+
+    def type(self, data):
+        os.write(self.master, data)
+
+    def wait(self, timeout):
+        """The exit status, within timeout.  The output may still be
+        arriving (from what the process left behind): see finish()."""
+        try:
+            return self.proc.wait(timeout * TIME_SCALE)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {timeout}s later:\n{self.text}")
+
+    def finish(self):
+        """All of the output, once everything holding its pipe/pty is gone."""
+        if self.terminal:
+            os.close(self.slave)
+        self.reader.join(5)
+        if self.terminal:
+            os.close(self.master)
+        else:
+            self.proc.stdout.close()
+        return self.text
+
+
 @pytest.fixture
 def up(tmp_path):
     if not os.path.exists(CAIRN_BIN):
         pytest.skip(f"{CAIRN_BIN} not built")
     u = Up(tmp_path)
     yield u
+    for p in u.procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
     down = u.run("down.sh")
     left = u.leftovers()
     assert down.returncode == 0, down.stdout + down.stderr
@@ -206,3 +320,64 @@ def test_up_starts_the_default_cluster_and_restarts_it(up):
         while up.cli("GET", k) != "v-" + k and time.monotonic() < deadline:
             time.sleep(0.1)
         assert up.cli("GET", k) == "v-" + k
+
+    # Foreground on the cluster the detached runs started: SIGINT to its
+    # process group (what a terminal's Ctrl-C does) stops all of it.
+    pids = up.pids()
+    fg = up.foreground(CAIRN_FOREGROUND="1")
+    fg.wait_for(f"cairn is up; connect with: redis-cli -p {up.gport}", 60)
+    assert "already up" in fg.text
+    r = redis.Redis(host="127.0.0.1", port=up.gport, socket_timeout=10 * TIME_SCALE)
+    assert r.set("up:fg", "yes") and r.get("up:fg") == b"yes"
+    r.close()
+    fg.signal(signal.SIGINT)
+    assert fg.wait(30) == 0, fg.text
+    up.assert_all_stopped(pids)  # at once: up.sh exits only after the stop
+    out = fg.finish()
+    for name in NAMES:
+        assert f"stopped {name} (pid {pids[name]})" in out, out
+    assert "cairn is stopped" in out
+
+
+def test_foreground_up_stops_the_cluster_on_sigterm(up):
+    fg = up.foreground(CAIRN_FOREGROUND="1")
+    fg.wait_for(f"cairn is up; connect with: redis-cli -p {up.gport}", 60)
+    assert "Ctrl-C stops the cluster" in fg.text
+    pids = up.pids()
+    assert sorted(pids) == sorted(NAMES), fg.text + up.logs()
+    assert up.cli("SET", "up:term", "1") == "OK" and up.cli("GET", "up:term") == "1"
+    fg.signal(signal.SIGTERM)
+    assert fg.wait(30) == 0, fg.text
+    up.assert_all_stopped(pids)
+    out = fg.finish()
+    assert "SIGTERM: stopping the whole cluster" in out and "cairn is stopped" in out, out
+
+
+def test_make_up_in_a_terminal_stays_until_ctrl_c(up):
+    """The user's path: `make up` in a terminal.  `-o deps -o all` runs only
+    the up rule's recipe (no apt-get, no rebuild of a tree others edit)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make")
+    argv = [make, "--no-print-directory", "-o", "deps", "-o", "all", "up"]
+    env = {k: v for k, v in up.env.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CAIRN_FOREGROUND", "CAIRN_DETACH")}
+    up.env = env
+
+    detached = up.foreground(argv, terminal=True, CAIRN_DETACH="1")
+    assert detached.wait(60) == 0, detached.text + up.logs()
+    out = detached.finish()
+    assert f"connect: redis-cli -p {up.gport}" in out, out
+    pids = up.pids()
+    assert sorted(pids) == sorted(NAMES), out
+
+    fg = up.foreground(argv, terminal=True)
+    fg.wait_for("Ctrl-C stops the cluster", 60)
+    assert up.cli("GET", "cairn:up") == "ok"
+    fg.type(b"\x03")
+    # make reaps up.sh before it dies of the same SIGINT: by the time make
+    # has exited, up.sh has stopped everything.
+    assert fg.wait(30) in (0, -signal.SIGINT), fg.text
+    up.assert_all_stopped(pids)
+    out = fg.finish()
+    assert "cairn is stopped" in out and "***" not in out, out  # no make error
