@@ -24,6 +24,9 @@ static void on_tick(uv_timer_t *t)
     if (++n % 10 == 0) gw_health_tick(g);
 }
 
+static void clock_stale(uv_prepare_t *p) { ((gw_t *)p->data)->now_us = 0; }
+static void clock_stale_check(uv_check_t *c) { ((gw_t *)c->data)->now_us = 0; }
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     gw_t *g = s->data;
@@ -83,6 +86,14 @@ int gateway_main(int argc, char **argv)
         cairn_free(g);
         return 1;
     }
+    /* the turn's cached clock goes stale around each poll */
+    uv_prepare_init(g->loop, &g->clock_prep);
+    uv_check_init(g->loop, &g->clock_check);
+    g->clock_prep.data = g->clock_check.data = g;
+    uv_prepare_start(&g->clock_prep, clock_stale);
+    uv_check_start(&g->clock_check, clock_stale_check);
+    uv_unref((uv_handle_t *)&g->clock_prep);
+    uv_unref((uv_handle_t *)&g->clock_check);
     gw_topology_start(g);
     gw_report *report = gw_report_start(g);
     uv_timer_init(g->loop, &g->tick);
@@ -103,6 +114,7 @@ int gateway_main(int argc, char **argv)
     gw_clients_close(g);
     gw_topology_free(g);
     gw_retry_drop_all(g); /* their clients are gone */
+    gw_pools_free(g);
     uv_walk(g->loop, close_walk, NULL);
     uv_run(g->loop, UV_RUN_DEFAULT);
     uv_loop_close(g->loop);

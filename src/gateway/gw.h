@@ -32,6 +32,7 @@
 #include "lib/policy.h"
 #include "lib/resp.h"
 #include "lib/ring.h"
+#include "lib/util.h"
 #include "net/rconn.h"
 
 #define GW_MAX_CONNS 8
@@ -101,11 +102,29 @@ struct gw {
     uv_prepare_t wprep;
     /* retries waiting for their time */
     struct gw_req *retry_head, *retry_tail;
+    /* recycled slots and requests (gw_client.c), a bounded number */
+    struct gw_slot *free_slots;
+    struct gw_req *free_reqs;
+    size_t nfree_slots, nfree_reqs;
+    /* The loop turn's clock (gw_now_us): read once after each poll, not
+     * once per request; cleared before and after every poll. */
+    int64_t now_us;
+    uv_prepare_t clock_prep;
+    uv_check_t clock_check;
     /* stats */
     uint64_t commands, connections, cross_shard, retried, failed_unknown, errors;
     int64_t start_ms;
     bool stopping;
 };
+
+/* Monotonic microseconds, read at most once per loop turn: events of one
+ * poll share one timestamp (when they were seen ready). */
+static inline int64_t gw_now_us(gw_t *g)
+{
+    if (!g->now_us) g->now_us = clock_mono_us();
+    return g->now_us;
+}
+static inline int64_t gw_now_ms(gw_t *g) { return gw_now_us(g) / 1000; }
 
 /* ---- gw_backend.c ---- */
 void gw_topology_start(gw_t *g);
@@ -134,6 +153,8 @@ int gw_listen(gw_t *g);
 void gw_clients_close(gw_t *g);
 void gw_retry_tick(gw_t *g);
 void gw_retry_drop_all(gw_t *g);
+/* Free the recycled slots and requests (at exit). */
+void gw_pools_free(gw_t *g);
 int gateway_main(int argc, char **argv);
 
 /* ---- gw_report.c: per-node statistics to the active manager (ctl status) ---- */

@@ -22,7 +22,6 @@
 #define EJECT_MIN_US 1000000
 #define EJECT_MAX_US 30000000
 
-static int64_t now_us(void) { return clock_mono_ms() * 1000; }
 
 static bool parse_hex(const char *s, uint64_t *out)
 {
@@ -276,7 +275,7 @@ gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int rp, int *member_idx)
     if (write || rp == READ_PRIMARY || s->nmembers < 2) return primary;
     bool eligible[1 + GW_MAX_REPLICAS] = {false};
     size_t count = 0;
-    int64_t now = now_us();
+    int64_t now = gw_now_us(g);
     for (size_t m = 0; m < s->nmembers; m++) {
         gw_node *n = gw_node_by_id(g, s->members[m]);
         bool ok = usable(n) && n->mgr_healthy && (m > 0 || rp == READ_ANY);
@@ -323,7 +322,7 @@ void gw_node_done(gw_t *g, gw_shard *s, int member_idx, gw_node *n, int64_t late
     n->hist[b]++;
     if (s && s->pstate && member_idx >= 0 && (size_t)member_idx < s->nmembers &&
         s->members[member_idx] == n->id)
-        g->policy->on_done(s->pstate, member_idx, latency_us, ok, now_us());
+        g->policy->on_done(s->pstate, member_idx, latency_us, ok, gw_now_us(g));
     if (ok) {
         n->consecutive_errors = 0;
         return;
@@ -333,7 +332,7 @@ void gw_node_done(gw_t *g, gw_shard *s, int member_idx, gw_node *n, int64_t late
         n->eject_backoff_us = n->eject_backoff_us ? n->eject_backoff_us * 2 : EJECT_MIN_US;
         if (n->eject_backoff_us > EJECT_MAX_US) n->eject_backoff_us = EJECT_MAX_US;
         n->ejected = true;
-        n->ejected_until_us = now_us() + n->eject_backoff_us;
+        n->ejected_until_us = gw_now_us(g) + n->eject_backoff_us;
         log_warn("node %s ejected after %d consecutive errors (probe in %lld ms)", n->addr,
                  n->consecutive_errors, (long long)(n->eject_backoff_us / 1000));
     }
@@ -353,11 +352,11 @@ static void probe_reply(void *arg, const char *reply, size_t len)
         if (reply && len >= 5 && memcmp(reply, "+PONG", 5) == 0) {
             n->ejected = false;
             n->consecutive_errors = 0;
-            n->admitted_at_us = now_us(); /* slow start from here */
+            n->admitted_at_us = gw_now_us(p->g); /* slow start from here */
             log_notice("node %s answers again: re-admitted with slow start", n->addr);
         } else {
             n->eject_backoff_us = n->eject_backoff_us * 2 > EJECT_MAX_US ? EJECT_MAX_US : n->eject_backoff_us * 2;
-            n->ejected_until_us = now_us() + n->eject_backoff_us;
+            n->ejected_until_us = gw_now_us(p->g) + n->eject_backoff_us;
         }
     }
     cairn_free(p);
@@ -365,7 +364,7 @@ static void probe_reply(void *arg, const char *reply, size_t len)
 
 void gw_health_tick(gw_t *g)
 {
-    int64_t now = now_us();
+    int64_t now = gw_now_us(g);
     for (size_t i = 0; i < g->nnodes; i++) {
         gw_node *n = g->nodes[i];
         if (!n->ejected || now < n->ejected_until_us) continue;

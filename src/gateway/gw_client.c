@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,33 +48,71 @@ static bool client_release(gw_client *c)
     return true;
 }
 
+/* Slots and requests are recycled (up to POOL_MAX of each, a slot keeping a
+ * small reply buffer): in the steady state a request costs no malloc. */
+#define POOL_MAX 4096
+#define POOL_KEEP_REPLY 4096
+
 /* Returns true when freeing the slot freed its client too. */
 static bool slot_free(gw_slot *s)
 {
     gw_client *c = s->c;
-    buf_close(&s->reply);
+    gw_t *g = c->g;
     buf_close(&s->acc);
     for (size_t i = 0; i < s->nvals; i++) resp_value_free(s->vals[i]);
     cairn_free(s->vals);
     cairn_free(s->err);
-    cairn_free(s);
+    if (g->nfree_slots < POOL_MAX && s->reply.cap <= POOL_KEEP_REPLY) {
+        cairn_buf keep = s->reply;
+        keep.len = keep.pos = 0;
+        memset(s, 0, sizeof(*s));
+        s->reply = keep;
+        s->next = g->free_slots;
+        g->free_slots = s;
+        g->nfree_slots++;
+    } else {
+        buf_close(&s->reply);
+        cairn_free(s);
+    }
     c->refs--;
     return client_release(c);
 }
 
 static gw_slot *slot_new(gw_client *c, enum merge kind)
 {
-    gw_slot *s = cairn_calloc(1, sizeof(*s));
+    gw_t *g = c->g;
+    gw_slot *s = g->free_slots;
+    if (s) {
+        g->free_slots = s->next;
+        g->nfree_slots--;
+        s->next = NULL;
+    } else {
+        s = cairn_calloc(1, sizeof(*s));
+    }
     s->c = c;
     s->kind = kind;
-    buf_init(&s->reply);
-    buf_init(&s->acc);
     if (c->tail) c->tail->next = s;
     else c->head = s;
     c->tail = s;
     c->nslots++;
     c->refs++;
     return s;
+}
+
+void gw_pools_free(gw_t *g)
+{
+    while (g->free_slots) {
+        gw_slot *s = g->free_slots;
+        g->free_slots = s->next;
+        buf_close(&s->reply);
+        cairn_free(s);
+    }
+    while (g->free_reqs) {
+        gw_req *r = g->free_reqs;
+        g->free_reqs = r->next_retry;
+        cairn_free(r);
+    }
+    g->nfree_slots = g->nfree_reqs = 0;
 }
 
 static size_t pending_bytes(const gw_client *c) { return buf_unread(&c->out) + c->inflight_bytes; }
@@ -241,7 +280,11 @@ static void part_done(gw_req *r, const char *frame, size_t len)
 {
     gw_slot *s = r->slot;
     gw_t *g = r->g;
-    if (len && frame[0] == '-') {
+    if (s->kind == M_ONE && s->pending == 1 && s == s->c->head && !s->c->closing) {
+        /* first in line: straight to the output, no copy in the slot */
+        if (len && frame[0] == '-') g->errors++;
+        buf_append(&s->c->out, frame, len);
+    } else if (len && frame[0] == '-') {
         g->errors++;
         if (s->kind == M_ONE) buf_append(&s->reply, frame, len);
         else if (!s->err) s->err = cairn_strndup(frame, len);
@@ -296,9 +339,16 @@ static void part_done(gw_req *r, const char *frame, size_t len)
 
 static void req_free(gw_req *r)
 {
-    cairn_free(r->bytes);
+    gw_t *g = r->g;
+    if (r->bytes != r->inline_bytes) cairn_free(r->bytes);
     cairn_free(r->pos);
-    cairn_free(r);
+    if (g->nfree_reqs < POOL_MAX) {
+        r->next_retry = g->free_reqs;
+        g->free_reqs = r;
+        g->nfree_reqs++;
+    } else {
+        cairn_free(r);
+    }
 }
 
 static void part_fail(gw_req *r, const char *msg)
@@ -334,7 +384,7 @@ static void retry_enqueue(gw_req *r, int64_t at)
 static void schedule_retry(gw_req *r)
 {
     gw_t *g = r->g;
-    int64_t now = clock_mono_ms();
+    int64_t now = gw_now_ms(g);
     if (now >= r->deadline_ms) {
         part_fail(r, "CLUSTERDOWN cairn: no primary answered within retry-ms");
         return;
@@ -361,7 +411,13 @@ static const char LSN_REQ[] = "*2\r\n$5\r\nCAIRN\r\n$3\r\nLSN\r\n";
 
 static void ryw_track(gw_req *r)
 {
-    r->bytes = cairn_realloc(r->bytes, r->len + sizeof(LSN_REQ) - 1);
+    size_t len = r->len + sizeof(LSN_REQ) - 1;
+    if (r->bytes != r->inline_bytes) {
+        r->bytes = cairn_realloc(r->bytes, len);
+    } else if (len > REQ_INLINE) {
+        r->bytes = cairn_malloc(len);
+        memcpy(r->bytes, r->inline_bytes, r->len);
+    }
     memcpy(r->bytes + r->len, LSN_REQ, sizeof(LSN_REQ) - 1);
     r->len += sizeof(LSN_REQ) - 1;
     r->nframes = (r->nframes ? r->nframes : 1) + 1;
@@ -423,7 +479,7 @@ static void on_backend_reply(void *arg, const char *frame, size_t len)
     gw_shard *s = NULL;
     for (size_t i = 0; i < g->nshards; i++)
         if (g->shards[i].id == r->shard_id) s = &g->shards[i];
-    int64_t lat = clock_us() - r->start_us;
+    int64_t lat = gw_now_us(g) - r->start_us;
     if (!frame) {
         if (n) gw_node_done(g, s, r->member_idx, n, lat, false);
         if (len == RCONN_UNSENT || !r->write) {
@@ -445,7 +501,7 @@ static void on_backend_reply(void *arg, const char *frame, size_t len)
     }
     if (nframes > 1) gw_tx_block_reply(frame, len, nframes, &frame, &len, &refused);
     else refused = gwc_refused_before_execution(frame, len);
-    if (refused && clock_mono_ms() < r->deadline_ms) {
+    if (refused && gw_now_ms(g) < r->deadline_ms) {
         if (r->ro) r->to_primary = true; /* e.g. a replica behind the client's writes */
         schedule_retry(r);
         return;
@@ -472,7 +528,7 @@ static void send_req(gw_req *r)
     }
     r->node_id = n->id;
     r->ro = !r->write && n->id != s->primary;
-    r->start_us = clock_us();
+    r->start_us = gw_now_us(g);
     if (g->policy->on_start && s->pstate && n->id == s->members[r->member_idx])
         g->policy->on_start(s->pstate, r->member_idx);
     /* One connection per client and node keeps a client's pipeline in
@@ -488,7 +544,7 @@ static void send_req(gw_req *r)
 
 void gw_retry_tick(gw_t *g)
 {
-    if (!g->retry_head || g->retry_head->retry_at_ms > clock_mono_ms()) return;
+    if (!g->retry_head || g->retry_head->retry_at_ms > gw_now_ms(g)) return;
     gw_req *all = g->retry_head;
     g->retry_head = g->retry_tail = NULL;
     while (all) {
@@ -505,7 +561,7 @@ void gwc_send_or_queue(gw_req *r)
 {
     gw_client *c = r->slot->c;
     if (r->write && c->ryw && c->read_policy != READ_PRIMARY) ryw_track(r);
-    if (r->slot->c->retrying) retry_enqueue(r, clock_mono_ms());
+    if (r->slot->c->retrying) retry_enqueue(r, gw_now_ms(r->g));
     else send_req(r);
 }
 
@@ -538,15 +594,24 @@ void gwc_encode(cairn_buf *b, size_t argc, const resp_arg *argv)
 
 gw_req *gwc_req_new(gw_client *c, gw_slot *s, uint32_t shard, bool write, const char *bytes, size_t len)
 {
-    gw_req *r = cairn_calloc(1, sizeof(*r));
-    r->g = c->g;
+    gw_t *g = c->g;
+    gw_req *r = g->free_reqs;
+    if (r) {
+        g->free_reqs = r->next_retry;
+        g->nfree_reqs--;
+        memset(r, 0, offsetof(gw_req, inline_bytes));
+    } else {
+        r = cairn_malloc(sizeof(*r));
+        memset(r, 0, offsetof(gw_req, inline_bytes));
+    }
+    r->g = g;
     r->slot = s;
     r->shard_id = shard;
     r->write = write;
-    r->bytes = cairn_malloc(len);
+    r->bytes = len <= REQ_INLINE ? r->inline_bytes : cairn_malloc(len);
     memcpy(r->bytes, bytes, len);
     r->len = len;
-    r->deadline_ms = clock_mono_ms() + c->g->cfg.retry_ms;
+    r->deadline_ms = gw_now_ms(c->g) + c->g->cfg.retry_ms;
     s->pending++;
     return r;
 }

@@ -14,7 +14,7 @@
 enum merge { M_ONE, M_MGET, M_SUM, M_OK, M_KEYS, M_SCAN, M_RANDOM };
 
 typedef struct gw_slot {
-    struct gw_slot *next;
+    struct gw_slot *next; /* also the free list's link */
     gw_client *c;
     cairn_buf reply;
     int pending;
@@ -29,8 +29,10 @@ typedef struct gw_slot {
     size_t scan_idx;   /* M_SCAN: the shard index scanned */
 } gw_slot;
 
+#define REQ_INLINE 112 /* request bytes kept inside the gw_req (most requests) */
+
 typedef struct gw_req {
-    struct gw_req *next_retry;
+    struct gw_req *next_retry; /* also the free list's link */
     gw_t *g;
     gw_slot *slot;
     char *bytes;
@@ -47,6 +49,7 @@ typedef struct gw_req {
     bool ryw;        /* a write followed by CAIRN LSN (its last frame) */
     bool to_primary; /* a read that must go to the primary (a transaction, or
                         a replica that had not applied the client's writes) */
+    char inline_bytes[REQ_INLINE]; /* `bytes` when they fit */
 } gw_req;
 
 struct gw_client {

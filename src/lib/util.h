@@ -40,5 +40,6 @@ bool str_eq_nocase(const char *s, size_t n, const char *lit);
 int64_t clock_ms(void);
 int64_t clock_us(void);
 int64_t clock_mono_ms(void);
+int64_t clock_mono_us(void);
 
 #endif

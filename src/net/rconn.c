@@ -60,7 +60,10 @@ struct rconn {
 static void start_connect(rconn_t *c);
 static void flush(rconn_t *c);
 
-static int64_t now_ms(void) { return clock_mono_ms(); }
+/* The loop's clock (updated once per loop turn): timeouts and backoff
+ * here are tens of milliseconds and up, and a clock read per request would
+ * cost more than the request's own bookkeeping. */
+static int64_t now_ms(const rconn_t *c) { return (int64_t)uv_now(c->loop); }
 
 static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg, size_t nframes)
 {
@@ -73,7 +76,7 @@ static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg, size_t nframes)
         c->qcap = ncap;
         c->qhead = 0;
     }
-    c->q[(c->qhead + c->qlen) % c->qcap] = (pending){cb, arg, now_ms(), nframes};
+    c->q[(c->qhead + c->qlen) % c->qcap] = (pending){cb, arg, now_ms(c), nframes};
     c->qlen++;
 }
 
@@ -119,7 +122,7 @@ static void reset(rconn_t *c, const char *why)
     c->unsent = 0;
     if (why && !c->destroyed) log_debug("connection to %s lost: %s", c->addr, why);
     c->backoff = c->backoff ? (c->backoff * 2 > 1000 ? 1000 : c->backoff * 2) : 50;
-    c->down_until = now_ms() + c->backoff;
+    c->down_until = now_ms(c) + c->backoff;
     /* Callbacks may send again (queueing on the now DOWN connection): pop
      * only what was pending when the failure happened. */
     size_t n = c->qlen, sent = c->qlen - unsent;
@@ -193,6 +196,22 @@ static void on_write(uv_write_t *req, int status)
 static void flush(rconn_t *c)
 {
     if (c->state != UP || buf_unread(&c->out) == 0) return;
+    c->unsent = 0;
+    /* Most batches fit the socket buffer: write them now, and hand only a
+     * remainder to an asynchronous write. */
+    uv_buf_t b = uv_buf_init(c->out.data + c->out.pos, (unsigned)buf_unread(&c->out));
+    int rc = uv_try_write((uv_stream_t *)c->tcp, &b, 1);
+    if (rc == UV_EAGAIN) rc = 0;
+    if (rc < 0) {
+        reset(c, uv_strerror(rc));
+        return;
+    }
+    c->out.pos += (size_t)rc;
+    if (c->out.pos == c->out.len) {
+        c->out.pos = c->out.len = 0;
+        if (c->out.cap > (1u << 20)) buf_reset(&c->out, 0);
+        return;
+    }
     wreq *w = cairn_malloc(sizeof(*w));
     /* Hand the buffer to the write; start a fresh one. */
     w->data = c->out.data;
@@ -200,10 +219,9 @@ static void flush(rconn_t *c)
     if (c->out.pos) memmove(w->data, w->data + c->out.pos, len - c->out.pos);
     len -= c->out.pos;
     buf_init(&c->out);
-    c->unsent = 0;
     w->req.data = c;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)c->tcp, &b, 1, on_write);
+    b = uv_buf_init(w->data, (unsigned)len);
+    rc = uv_write(&w->req, (uv_stream_t *)c->tcp, &b, 1, on_write);
     if (rc < 0) {
         cairn_free(w->data);
         cairn_free(w);
@@ -220,7 +238,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (c->state == UP && c->opts.reply_timeout_ms > 0 && c->qlen > c->unsent) {
         pending *oldest = &c->q[c->qhead];
-        if (now_ms() - oldest->sent_ms > c->opts.reply_timeout_ms) {
+        if (now_ms(c) - oldest->sent_ms > c->opts.reply_timeout_ms) {
             reset(c, "reply timed out");
             return;
         }
@@ -263,7 +281,7 @@ static void on_connect(uv_connect_t *req, int status)
 static void start_connect(rconn_t *c)
 {
     if (c->state != DOWN || c->destroyed) return;
-    int64_t wait = c->down_until - now_ms();
+    int64_t wait = c->down_until - now_ms(c);
     if (wait > 0) {
         /* backing off: try when the backoff ends */
         uv_timer_start(&c->timer, on_timer, (uint64_t)wait, 0);
