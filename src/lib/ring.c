@@ -22,6 +22,12 @@ typedef struct ring_point {
 struct ring {
     size_t n;         /* points */
     ring_point *pt;   /* sorted by (hash, shard), ascending */
+    /* A lookup index: bucket b covers hashes whose top `bits` bits are b;
+     * first[b] is the first point with a hash >= b's smallest hash
+     * (first[nbuckets] = n).  A lookup searches only inside its bucket,
+     * about one point, instead of the whole ring. */
+    unsigned bits;
+    uint32_t *first;
 };
 
 static int point_cmp(const void *a, const void *b)
@@ -48,6 +54,21 @@ static bool ids_valid(const ring_shard *shards, size_t n)
     for (size_t i = 1; ok && i < n; i++) ok = ids[i] != ids[i - 1];
     cairn_free(ids);
     return ok;
+}
+
+static void build_index(ring_t *r)
+{
+    r->bits = 1;
+    while (r->bits < 16 && ((size_t)1 << r->bits) < r->n) r->bits++;
+    size_t nb = (size_t)1 << r->bits;
+    r->first = cairn_malloc((nb + 1) * sizeof(*r->first));
+    size_t p = 0;
+    for (size_t b = 0; b < nb; b++) {
+        uint64_t low = (uint64_t)b << (64 - r->bits);
+        while (p < r->n && r->pt[p].hash < low) p++;
+        r->first[b] = (uint32_t)p;
+    }
+    r->first[nb] = (uint32_t)r->n;
 }
 
 ring_t *ring_create(const ring_shard *shards, size_t n, unsigned vnodes_per_weight)
@@ -79,6 +100,7 @@ ring_t *ring_create(const ring_shard *shards, size_t n, unsigned vnodes_per_weig
         }
     }
     if (r->n > 1) qsort(r->pt, r->n, sizeof(*r->pt), point_cmp);
+    build_index(r);
     return r;
 }
 
@@ -86,6 +108,7 @@ void ring_destroy(ring_t *r)
 {
     if (r == NULL) return;
     cairn_free(r->pt);
+    cairn_free(r->first);
     cairn_free(r);
 }
 
@@ -94,7 +117,8 @@ uint32_t ring_lookup(const ring_t *r, uint64_t h)
     if (r == NULL || r->n == 0) return RING_NONE;
     /* Lower bound: the first point whose hash is >= h.  Equal hashes are
      * sorted by shard id, so the first of them — the smallest id — wins. */
-    size_t lo = 0, hi = r->n;
+    size_t b = (size_t)(h >> (64 - r->bits));
+    size_t lo = r->first[b], hi = r->first[b + 1];
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (r->pt[mid].hash < h)

@@ -69,7 +69,8 @@ ring_t *ring_create(const ring_shard *shards, size_t n, unsigned vnodes_per_weig
 void ring_destroy(ring_t *r);
 
 /* The id of the shard owning hash `h`, or RING_NONE when the ring has no
- * point (or r is NULL).  O(log P); r is only read, so any number of
+ * point (or r is NULL).  About O(1) (an index narrows the search to
+ * one bucket of about one point); r is only read, so any number of
  * threads may look up one ring at once. */
 uint32_t ring_lookup(const ring_t *r, uint64_t h);
 

@@ -331,6 +331,83 @@ static void lookup_lands_on_the_next_point(void **state)
     ring_destroy(r);
 }
 
+/* The reference owner of h: the smallest (hash, id) point at or after h,
+ * else the smallest point (wrap), found by a plain scan of every point. */
+typedef struct ref_point {
+    uint64_t hash;
+    uint32_t id;
+} ref_point;
+
+static uint32_t ref_owner(const ref_point *pt, size_t n, uint64_t h)
+{
+    const ref_point *best = NULL, *min = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const ref_point *p = &pt[i];
+        if (!min || p->hash < min->hash || (p->hash == min->hash && p->id < min->id)) min = p;
+        if (p->hash >= h && (!best || p->hash < best->hash || (p->hash == best->hash && p->id < best->id)))
+            best = p;
+    }
+    return best ? best->id : min->id;
+}
+
+static void indexed_lookup_matches_a_full_scan(void **state)
+{
+    (void)state;
+    /* The lookup searches one bucket of an index; check it against a scan
+     * of all points at every point, next to it, on bucket edges, at the
+     * ends, and at random hashes, for rings from one point to 16,000. */
+    static const struct {
+        size_t n;
+        unsigned vnodes;
+    } rings[] = {{1, 1}, {2, 1}, {3, 160}, {10, 160}, {100, 160}};
+    uint64_t seed = 7;
+    for (size_t ri = 0; ri < sizeof(rings) / sizeof(*rings); ri++) {
+        size_t n = rings[ri].n;
+        ring_shard s[100];
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            s[i] = (ring_shard){(uint32_t)(i + 1), (uint32_t)(1 + i % 3)};
+            total += s[i].weight * rings[ri].vnodes;
+        }
+        ref_point *pt = test_malloc(total * sizeof(*pt));
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < s[i].weight * rings[ri].vnodes; j++) {
+                char name[48];
+                size_t l = u64_to_str(name, s[i].id);
+                name[l++] = '-';
+                l += u64_to_str(name + l, j);
+                pt[k++] = (ref_point){ring_key_hash(name, l), s[i].id};
+            }
+        ring_t *r = ring_create(s, n, rings[ri].vnodes);
+        assert_int_equal(ring_points(r), total);
+        uint64_t probes[64 + 3 * 512];
+        size_t np = 0;
+        probes[np++] = 0;
+        probes[np++] = UINT64_MAX;
+        for (unsigned bits = 1; bits <= 16; bits++) {
+            uint64_t edge = (uint64_t)1 << (64 - bits);
+            probes[np++] = edge;
+            probes[np++] = edge - 1;
+        }
+        for (size_t i = 0; i < total && np + 3 <= sizeof(probes) / sizeof(*probes); i += 1 + total / 512) {
+            probes[np++] = pt[i].hash;
+            probes[np++] = pt[i].hash - 1;
+            probes[np++] = pt[i].hash + 1;
+        }
+        for (size_t i = 0; i < np; i++)
+            if (ring_lookup(r, probes[i]) != ref_owner(pt, total, probes[i]))
+                fail_msg("ring %zu: hash %llu owned by %u, scan says %u", ri, (unsigned long long)probes[i],
+                         ring_lookup(r, probes[i]), ref_owner(pt, total, probes[i]));
+        for (int i = 0; i < 2000; i++) {
+            uint64_t h = splitmix64(&seed);
+            assert_int_equal(ring_lookup(r, h), ref_owner(pt, total, h));
+        }
+        ring_destroy(r);
+        test_free(pt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +420,7 @@ int main(void)
         cmocka_unit_test(bad_shard_lists_are_refused),
         cmocka_unit_test(lookup_wraps_and_ignores_list_order),
         cmocka_unit_test(lookup_lands_on_the_next_point),
+        cmocka_unit_test(indexed_lookup_matches_a_full_scan),
     };
     return cmocka_run_group_tests_name("ring", tests, group_setup, group_teardown);
 }
