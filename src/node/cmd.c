@@ -10,6 +10,7 @@
  */
 #include "node/cmd.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,20 +43,43 @@ const cmd_def *cmd_table(size_t *n)
     return table;
 }
 
-/* The table is sorted by name (checked by a unit test): binary search. */
+/* Lookup by an open-addressing hash of the lower-cased name, built once:
+ * one hash and one compare per request, where a binary search over the
+ * table cost seven string compares. */
+#define LOOKUP_SLOTS 512 /* a power of two, well over twice NCMDS */
+
+static uint16_t slot_of[LOOKUP_SLOTS]; /* table index + 1; 0 = empty */
+static uint8_t name_len[NCMDS];
+static pthread_once_t lookup_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static void lookup_build(void)
+{
+    _Static_assert(NCMDS * 2 < LOOKUP_SLOTS, "LOOKUP_SLOTS too small");
+    for (size_t i = 0; i < NCMDS; i++) {
+        size_t len = strlen(table[i].name);
+        name_len[i] = (uint8_t)len;
+        uint32_t k = name_hash(table[i].name, len) & (LOOKUP_SLOTS - 1);
+        while (slot_of[k]) k = (k + 1) & (LOOKUP_SLOTS - 1);
+        slot_of[k] = (uint16_t)(i + 1);
+    }
+}
+
 const cmd_def *cmd_lookup(const char *name, size_t len)
 {
     if (len == 0 || len > 32) return NULL;
-    char low[33];
+    pthread_once(&lookup_once, lookup_build);
+    char low[32];
     for (size_t i = 0; i < len; i++) low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
-    low[len] = '\0';
-    size_t lo = 0, hi = NCMDS;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int r = strcmp(table[mid].name, low);
-        if (r == 0) return &table[mid];
-        if (r < 0) lo = mid + 1;
-        else hi = mid;
+    for (uint32_t k = name_hash(low, len) & (LOOKUP_SLOTS - 1); slot_of[k]; k = (k + 1) & (LOOKUP_SLOTS - 1)) {
+        size_t i = slot_of[k] - 1u;
+        if (name_len[i] == len && memcmp(table[i].name, low, len) == 0) return &table[i];
     }
     return NULL;
 }

@@ -1,6 +1,7 @@
 /*
  * test_util.c — Redis-exact number parsing/formatting, glob matching, and
- * the command table's invariants (sorted, lookups case-insensitive).
+ * the command table's invariants (sorted, lookups case-insensitive and
+ * exact).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,6 +131,13 @@ static void command_table_is_sorted_and_lookup_ignores_case(void **state)
     }
     assert_null(cmd_lookup("nosuchcmd", 9));
     assert_null(cmd_lookup("", 0));
+    /* near misses: a prefix, one byte more, an embedded NUL, too long */
+    assert_null(cmd_lookup("ge", 2));
+    assert_null(cmd_lookup("gett", 4));
+    assert_null(cmd_lookup("get\0", 4));
+    assert_ptr_equal(cmd_lookup("getXYZ", 3), cmd_lookup("GET", 3));
+    assert_null(cmd_lookup("incrbyfloatincrbyfloatincrbyfloa", 32));
+    assert_null(cmd_lookup("incrbyfloatincrbyfloatincrbyfloat", 33));
 }
 
 int main(void)
