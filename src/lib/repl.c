@@ -29,8 +29,19 @@
  *                   a snapshot
  *   pump()          APPEND batches of max_batch, max_inflight in flight
  *   on_ack()        lease (4), match and commit (2, 5), learner promotion (5)
- *   primary_tick()  beacons, retransmission, lease lapse -> request_remove (5)
- *   repl_can_serve  every lease held (4), none granted by us still running
+ *   primary_tick()  beacons, retransmission, lease lapse -> request_remove (5),
+ *                   the end of a drain at its deadline
+ *   repl_can_serve  every lease held (4), none granted by us still running,
+ *                   not fenced
+ *
+ * Handing over (repl.h), on the primary:
+ *
+ *   serving --repl_drain_start: fence (leases given up, FENCED beacons)--> DRAINING
+ *   DRAINING --commit reaches the last LSN (on_ack, durable)-------------> DRAINED
+ *   DRAINING | DRAINED --deadline (primary_tick) or repl_drain_stop------> serving
+ *                        again once every secondary answers a message
+ *                        sent after unfence() (lease_from)
+ *   any --a newer configuration (adopt)--> as that configuration says
  *
  * Replica (secondary or learner):
  *
@@ -40,6 +51,8 @@
  *                   durable (ack_flush); a gap or a mismatch is answered by
  *                   a SYNC_REPLY with the real position
  *   replica_tick()  grace: request_remove(primary), then refuse it (4)
+ *   note_fence()    a fenced message voids the leases granted for messages
+ *                   sent up to it (granted_cur, fence_hi)
  *
  * An ACK's lsn is never more than what the replica has durable *and* has
  * checked against this primary's log (the end of an APPEND it accepted, or
@@ -68,6 +81,12 @@ static const char *const role_names[] = {
 #undef REPL_ROLE_NAME
 };
 
+static const char *const drain_names[] = {
+#define REPL_DRAIN_NAME(name, text) text,
+    REPL_DRAIN_MAP(REPL_DRAIN_NAME)
+#undef REPL_DRAIN_NAME
+};
+
 const char *repl_msg_name(enum repl_msg_type t)
 {
     return (unsigned)t < sizeof(msg_names) / sizeof(msg_names[0]) ? msg_names[t] : "?";
@@ -76,6 +95,11 @@ const char *repl_msg_name(enum repl_msg_type t)
 const char *repl_role_name(enum repl_role r)
 {
     return (unsigned)r < sizeof(role_names) / sizeof(role_names[0]) ? role_names[r] : "?";
+}
+
+const char *repl_drain_name(enum repl_drain d)
+{
+    return (unsigned)d < sizeof(drain_names) / sizeof(drain_names[0]) ? drain_names[d] : "?";
 }
 
 void repl_params_init(repl_params *p)
@@ -124,6 +148,12 @@ struct repl {
     uint64_t floor;     /* acted at up to this version before a restart */
     bool started;       /* has seen a `now` (adopt) */
     int64_t granted_until; /* leases we granted others run out by then (4) */
+    int64_t granted_cur;   /* ... and those granted to the current primary at
+                            * the current version (folded into granted_until
+                            * by adopt()) */
+    int64_t granted_echo;  /* the newest sent_at granted_cur answers */
+    int64_t fence_hi;      /* newest sent_at of a fenced message from the
+                            * current primary (INT64_MIN: none) */
     int64_t adopted_at; /* when cfg arrived; leases count only from here (4) */
     uint64_t adopted_last; /* primary: our last LSN then; earlier primaries
                             * may have committed up to it (5) */
@@ -133,6 +163,10 @@ struct repl {
     /* primary */
     peer peers[MAX_PEERS];
     size_t npeers;
+    bool fenced;        /* handing over: serve nothing, lease given up */
+    int64_t fence_until; /* ... until then at the latest */
+    int64_t lease_from; /* leases count only from answers to messages sent
+                         * at or after this (after a fence) */
     flight *rings;      /* MAX_PEERS * max_inflight */
     repl_entry *rdbuf;  /* max_batch, for read_log */
 
@@ -213,6 +247,7 @@ static repl_msg msg_new(const repl_t *r, enum repl_msg_type t, uint64_t to, int6
     m.from = r->self;
     m.to = to;
     m.sent_at = sent_at;
+    if (r->fenced && (t == REPL_SYNC || t == REPL_APPEND)) m.flags = REPL_F_FENCED;
     return m;
 }
 
@@ -476,8 +511,21 @@ static void lease_check(repl_t *r, int64_t now)
     }
 }
 
+/* The end of a drain without a new configuration: serve again, but only on
+ * leases from answers to messages sent from now on (after now: a fenced
+ * message may have left in this very millisecond, and replicas void the
+ * leases for everything sent up to it).  The next beacons, due in a
+ * millisecond, ask for them. */
+static void unfence(repl_t *r, int64_t now)
+{
+    r->fenced = false;
+    r->lease_from = now + 1;
+    for (size_t i = 0; i < r->npeers; i++) r->peers[i].last_sent = now + 1 - r->par.beacon_ms;
+}
+
 static void primary_tick(repl_t *r, int64_t now)
 {
+    if (r->fenced && now >= r->fence_until) unfence(r, now); /* the manager never came back */
     int64_t rto = r->par.lease_ms / 2;
     for (size_t i = 0; i < r->npeers; i++) {
         peer *p = &r->peers[i];
@@ -556,16 +604,38 @@ static void reject(repl_t *r, const repl_msg *m, int64_t now)
 /* Invariant 4, from the granting side: the lease an answer gives its
  * primary ends (primary's clock, from its send time) no later than
  * lease_ms after we answer (our clock).  We serve as primary only after
- * every lease we granted has run out, whatever the manager decides. */
-static void granted(repl_t *r, int64_t now)
+ * every lease we granted has run out, whatever the manager decides —
+ * except those for messages sent no later than a fenced one: the primary
+ * gave them up when it fenced (note_fence). */
+static void granted(repl_t *r, int64_t echo, int64_t now)
 {
-    if (now + r->par.lease_ms > r->granted_until) r->granted_until = now + r->par.lease_ms;
+    if (echo <= r->fence_hi) return; /* it will never count this answer */
+    if (now + r->par.lease_ms > r->granted_cur) r->granted_cur = now + r->par.lease_ms;
+    if (echo > r->granted_echo) r->granted_echo = echo;
+}
+
+/* A message from our primary at our version.  A fenced one says that its
+ * sender, from before sending it until it resumes, serves nothing and
+ * counts no lease for anything sent up to it (repl.h, "Handing over"):
+ * the leases we granted for those are void. */
+static void note_fence(repl_t *r, const repl_msg *m)
+{
+    if (!(m->flags & REPL_F_FENCED)) return;
+    if (m->sent_at > r->fence_hi) r->fence_hi = m->sent_at;
+    /* Every answer behind granted_cur echoed a message sent no later than
+     * granted_echo; if that is covered too, none of them counts.  (Else
+     * one answered a later message — delivered out of order — and they
+     * all stand.) */
+    if (r->granted_echo <= r->fence_hi) {
+        r->granted_cur = 0;
+        r->granted_echo = INT64_MIN;
+    }
 }
 
 /* Our real position, answering the message (echoed) we could not take. */
 static void report_position(repl_t *r, const repl_msg *m, int64_t now)
 {
-    granted(r, now);
+    granted(r, m->sent_at, now);
     repl_msg a = msg_new(r, REPL_SYNC_REPLY, m->from, m->sent_at);
     a.lsn = r->last_lsn;
     a.entry_version = r->last_version;
@@ -604,7 +674,7 @@ static void ack_flush(repl_t *r, int64_t now)
     assert(!r->refusing);
     assert(lsn <= r->durable && lsn <= r->last_lsn);
     r->acked_upto = lsn;
-    granted(r, now);
+    granted(r, echo, now);
     repl_msg a = msg_new(r, REPL_ACK, r->cfg.primary, echo);
     a.lsn = lsn;
     r->io.send(r->io.data, &a);
@@ -632,6 +702,7 @@ static void on_sync(repl_t *r, const repl_msg *m, int64_t now)
         return;
     }
     r->heard_at = now;
+    note_fence(r, m);
     report_position(r, m, now);
 }
 
@@ -657,6 +728,7 @@ static void on_append(repl_t *r, const repl_msg *m, int64_t now)
     for (size_t i = 0; i < m->nentries; i++)
         if (m->entries[i].lsn != m->lsn + 1 + i || m->entries[i].version > m->version) return;
     r->heard_at = now;
+    note_fence(r, m);
 
     uint64_t prev = m->lsn, end = m->lsn + m->nentries;
     /* Invariant 6: take it only where it continues our log: a gap (a lost
@@ -725,8 +797,16 @@ static void adopt(repl_t *r, const repl_config *c, int64_t now)
     if (!r->started) {
         /* Before this start we may have granted leases we no longer know of. */
         r->started = true;
-        granted(r, now);
+        r->granted_until = now + r->par.lease_ms;
     }
+    /* Leases granted under the version we leave still run; the fence of
+     * its primary no longer concerns us. */
+    if (r->granted_cur > r->granted_until) r->granted_until = r->granted_cur;
+    r->granted_cur = 0;
+    r->granted_echo = INT64_MIN;
+    r->fence_hi = INT64_MIN;
+    r->fenced = false;
+    r->lease_from = 0;
 
     r->heard_at = now;
     r->refusing = false;
@@ -771,6 +851,7 @@ void repl_set_config(repl_t *r, const repl_config *cfg, int64_t now)
 void repl_local_append(repl_t *r, uint64_t lsn, int64_t now)
 {
     assert(r->role == REPL_PRIMARY && lsn == r->last_lsn + 1);
+    assert(!r->fenced && "no write while handing over: the last LSN is final");
     r->last_lsn = lsn;
     r->last_version = r->cfg.version;
     assert(r->io.entry_version(r->io.data, lsn) == (int64_t)r->cfg.version);
@@ -782,6 +863,7 @@ void repl_local_append_upto(repl_t *r, uint64_t lsn, int64_t now)
 {
     assert(r->role == REPL_PRIMARY && lsn >= r->last_lsn);
     if (lsn == r->last_lsn) return;
+    assert(!r->fenced && "no write while handing over: the last LSN is final");
     for (uint64_t l = r->last_lsn + 1; l <= lsn; l++)
         assert(r->io.entry_version(r->io.data, l) == (int64_t)r->cfg.version);
     r->last_lsn = lsn;
@@ -884,18 +966,55 @@ const repl_config *repl_config_get(const repl_t *r) { return &r->cfg; }
 
 bool repl_can_serve(const repl_t *r, int64_t now)
 {
-    if (r->role != REPL_PRIMARY || r->stale || now < r->granted_until) return false;
+    if (r->role != REPL_PRIMARY || r->stale || r->fenced || now < r->granted_until ||
+        now < r->granted_cur)
+        return false;
     /* Invariant 4: a lease from every secondary, each granted under this
-     * version (adopt() cleared them) — and from every learner whose
-     * promotion we asked for: the manager may make it a secondary at any
-     * moment, and its grace timer then starts while we may still be at
-     * this version, needing nothing from it. */
+     * version (adopt() cleared them) and, after a fence, for a message sent
+     * since (lease_from) — and from every learner whose promotion we asked
+     * for: the manager may make it a secondary at any moment, and its grace
+     * timer then starts while we may still be at this version, needing
+     * nothing from it. */
     for (size_t i = 0; i < r->npeers; i++) {
         const peer *p = &r->peers[i];
-        if ((p->secondary || p->promote_pending) && p->lease_until <= now) return false;
+        if ((p->secondary || p->promote_pending) &&
+            (p->lease_until <= now || p->lease_until < r->lease_from + r->par.lease_ms))
+            return false;
     }
     return true;
 }
+
+/* ---- handing over ---- */
+
+bool repl_drain_start(repl_t *r, uint64_t version, int64_t until, int64_t now)
+{
+    if (r->role != REPL_PRIMARY || r->stale || version != r->cfg.version) return false;
+    bool was = r->fenced;
+    r->fenced = true;
+    r->fence_until = until;
+    if (!was) {
+        /* Tell every replica now, ahead of anything the manager will do:
+         * a fenced message voids the leases it granted us (note_fence). */
+        for (size_t i = 0; i < r->npeers; i++) beacon(r, &r->peers[i], now);
+    }
+    serving_update(r, now);
+    return true;
+}
+
+void repl_drain_stop(repl_t *r, int64_t now)
+{
+    if (!r->fenced) return;
+    unfence(r, now);
+    serving_update(r, now);
+}
+
+enum repl_drain repl_drain_state(const repl_t *r)
+{
+    if (r->role != REPL_PRIMARY || r->stale || !r->fenced) return REPL_DRAIN_NONE;
+    return r->commit >= r->last_lsn ? REPL_DRAIN_DRAINED : REPL_DRAIN_DRAINING;
+}
+
+int64_t repl_drain_until(const repl_t *r) { return r->fence_until; }
 
 uint64_t repl_commit(const repl_t *r) { return r->commit; }
 

@@ -35,7 +35,10 @@
  *     lease it granted (answering another primary, lease_ms from its
  *     answer on its own clock, or, after a start, lease_ms from its first
  *     configuration) has run out — which keeps two primaries apart
- *     whatever the manager decides and however late it decides it.  All
+ *     whatever the manager decides and however late it decides it.  (A
+ *     lease for a message sent no later than a fenced one from the same
+ *     primary at the same version does not count: that primary gave it
+ *     up; see "Handing over" below.)  All
  *     members use the same lease_ms; clocks may be offset but must tick at
  *     nearly the same rate (grace_ms - lease_ms is the margin).
  *  5. A secondary whose lease lapsed is reported to the manager for removal;
@@ -57,6 +60,22 @@
  *     and still holds every later entry, streaming resumes after it;
  *     otherwise (a divergent suffix, or a log that no longer reaches back)
  *     the primary sends a full snapshot, which replaces the replica's state.
+ *
+ * Handing over (a planned switchover, driven by the manager):
+ * repl_drain_start() fences the primary at once: it serves nothing (reads
+ * included), so the host admits no write, and it gives up every lease it
+ * holds — after the fence it counts only answers to messages it sends once
+ * it resumes.  It keeps replicating; every SYNC and APPEND it sends while
+ * fenced carries REPL_F_FENCED.  When its commit index reaches its last LSN
+ * it is drained (repl_drain_state()): every secondary holds its whole log,
+ * and the manager may write a configuration with one of them as primary.
+ * A replica that receives a fenced message forgets the leases it granted
+ * for messages sent up to it (the primary will never use them), so the new
+ * primary need not wait them out (the granting side of invariant 4).  If no
+ * newer configuration comes, the primary resumes by itself at the drain's
+ * deadline (or at repl_drain_stop()) and serves again once every secondary
+ * has answered a message sent after that: a manager that dies mid-way
+ * leaves no primary fenced for good.
  *
  * Entries carry the version of the configuration under which the primary
  * created them, so (LSN, version) identifies an entry across failovers —
@@ -86,6 +105,8 @@
  *   |            |                   | primary's log; sent_at = echo of the newest   |
  *   |            |                   | APPEND it covers                              |
  *   | REJECT     | replica -> primary| version = the replica's (newer or equal)      |
+ *   | (any)      |                   | flags: REPL_F_FENCED on a fenced primary's    |
+ *   |            |                   | SYNC and APPEND (handing over, above)         |
  *   | SNAPSHOT   | (host transport)  | not produced or consumed by repl; free for    |
  *   |            |                   | the host's snapshot transfer header           |
  *
@@ -153,11 +174,15 @@ typedef struct repl_entry {
     size_t len;
 } repl_entry;
 
+/* repl_msg.flags */
+#define REPL_F_FENCED 1u /* from a primary handing over: an answer grants no lease */
+
 /* A message.  Everything it points to belongs to the caller and is valid
  * only during the call that passes it (send or repl_recv): copy what you
  * keep. */
 typedef struct repl_msg {
     enum repl_msg_type type;
+    uint32_t flags;     /* REPL_F_* */
     uint32_t shard;
     uint64_t version;   /* sender's configuration version (invariant 1) */
     uint64_t from, to;  /* node ids */
@@ -294,12 +319,42 @@ bool repl_snapshot_wanted(const repl_t *r, uint64_t from, uint64_t version, uint
  * no later snapshot below lsn is wanted at this version. */
 void repl_snapshot_loaded(repl_t *r, uint64_t lsn, uint64_t version, int64_t now);
 
+/* ---- handing over (see the top of this file) ---- */
+
+#define REPL_DRAIN_MAP(X)                                                                  \
+    X(NONE, "none")         /* not handing over */                                         \
+    X(DRAINING, "draining") /* fenced, entries not yet all committed */                   \
+    X(DRAINED, "drained")   /* fenced, commit index = last LSN */
+
+enum repl_drain {
+#define REPL_DRAIN_ENUM(name, text) REPL_DRAIN_##name,
+    REPL_DRAIN_MAP(REPL_DRAIN_ENUM)
+#undef REPL_DRAIN_ENUM
+};
+/* "none", "draining", "drained"; a static string. */
+const char *repl_drain_name(enum repl_drain d);
+
+/* Primary of `version`: fence now and hand over until `until` (this
+ * node's clock), when it resumes by itself.  Called again while fenced, it
+ * only moves the deadline.  False (nothing done) unless this node is the
+ * primary of `version` and has not seen a newer one.  The host must log no
+ * write while fenced (repl_can_serve() is false throughout). */
+bool repl_drain_start(repl_t *r, uint64_t version, int64_t until, int64_t now);
+/* End a drain early (the manager gave up): serve again on fresh leases.
+ * No-op when not fenced. */
+void repl_drain_stop(repl_t *r, int64_t now);
+/* REPL_DRAIN_DRAINED once the commit index has reached the last LSN: that
+ * LSN (repl_last_lsn()) is final and durable on every secondary. */
+enum repl_drain repl_drain_state(const repl_t *r);
+/* The drain's deadline (meaningful while not REPL_DRAIN_NONE). */
+int64_t repl_drain_until(const repl_t *r);
+
 enum repl_role repl_role(const repl_t *r);
 /* Valid until the next repl_* call that takes a message or configuration. */
 const repl_config *repl_config_get(const repl_t *r);
 /* Primary: true while the lease of every secondary (and of every learner
- * whose promotion it asked for) is valid at `now` and no newer version has
- * been seen. */
+ * whose promotion it asked for) is valid at `now`, no newer version has
+ * been seen and it is not handing over. */
 bool repl_can_serve(const repl_t *r, int64_t now);
 /* Primary: the commit index.  Replica: the primary's, as far as the local
  * log is known to agree with it (never beyond repl_last_lsn()). */

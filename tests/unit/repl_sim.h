@@ -31,6 +31,13 @@
  *             to a live secondary); pushes the configuration on every
  *             change and every push_every ms; with auto_learn, adds live
  *             non-members back as learners
+ *   switchover sim_switchover(): the manager tells the primary to hand over
+ *             (DRAIN, with a deadline), polls it every 2 ms, and once it
+ *             reports itself drained with the target holding its last LSN
+ *             writes the configuration with the target as primary (by
+ *             compare-and-swap on the version it started from); past its
+ *             own deadline it sends RESUME instead; `forget` plays a
+ *             manager that dies after sending DRAIN
  *   clients   sim_write() logs a write at the node that can serve and
  *             records it acknowledged once that node, still primary, has
  *             committed it
@@ -87,7 +94,18 @@ typedef struct sim_ent {
     int64_t logged_at;
 } sim_ent;
 
-typedef enum { SM_REPL, SM_CONFIG, SM_REMOVE, SM_PROMOTE, SM_REGISTER, SM_HEARTBEAT } sim_kind;
+typedef enum {
+    SM_REPL,
+    SM_CONFIG,
+    SM_REMOVE,
+    SM_PROMOTE,
+    SM_REGISTER,
+    SM_HEARTBEAT,
+    SM_DRAIN,        /* manager -> primary: hand over (version, ms, node = target) */
+    SM_DRAIN_STATUS, /* manager -> primary: how far? (version, node = target) */
+    SM_RESUME,       /* manager -> primary: give up (version) */
+    SM_DRAIN_REPORT  /* primary -> manager: version, drain, lsn, match */
+} sim_kind;
 
 typedef struct sim_msg {
     struct sim_msg *next;
@@ -97,9 +115,20 @@ typedef struct sim_msg {
     repl_entry *ents;
     uint64_t *pay;
     repl_config cfg; /* SM_REPL (SYNC), SM_CONFIG */
-    uint64_t version, node; /* SM_REMOVE (victim), SM_PROMOTE (learner) */
+    uint64_t version, node; /* SM_REMOVE (victim), SM_PROMOTE (learner), SM_DRAIN* */
+    int64_t ms;             /* SM_DRAIN */
+    enum repl_drain drain;  /* SM_DRAIN_REPORT */
+    uint64_t lsn, match;    /* SM_DRAIN_REPORT: last LSN, the target's acknowledged LSN */
     uint64_t to_inc;        /* the receiver's incarnation when sent */
 } sim_msg;
+
+/* The manager's switchover in progress. */
+typedef struct sim_swo {
+    bool active;
+    uint64_t from_version, primary, target;
+    int64_t started, deadline, next_poll;
+    bool forget; /* the manager "dies" after DRAIN: nothing more is sent */
+} sim_swo;
 
 typedef struct sim_link {
     sim_msg *head, *tail;
@@ -163,6 +192,9 @@ struct sim {
     int64_t push_every, next_push, next_auto;
     bool auto_learn;
     uint64_t cas_ok, cas_failed;
+    sim_swo swo;
+    uint64_t switchovers, switch_aborts;
+    int64_t switched_at; /* when the last switchover wrote its configuration */
     /* clients */
     sim_pending *pend;
     size_t npend, cappend;
@@ -538,9 +570,101 @@ static void mgr_register(sim *s, uint64_t id)
     mgr_change(s, &c);
 }
 
+/* ---- switchover ---- */
+
+static void mgr_swo_send(sim *s, sim_kind k)
+{
+    sim_msg *q = msg_new_kind(k);
+    q->version = s->swo.from_version;
+    q->node = s->swo.target;
+    q->ms = s->swo.deadline - s->now;
+    net_enqueue(s, SIM_MGR, s->swo.primary, q);
+}
+
+/* Hand the primary role to `target` (a secondary), the primary draining
+ * for at most `ms`.  False if the configuration does not allow it. */
+static bool sim_switchover(sim *s, uint64_t target, int64_t ms, bool forget)
+{
+    if (s->swo.active || !in_ids(s->cfg.secondaries, s->cfg.nsec, target)) return false;
+    s->swo = (sim_swo){.active = true, .from_version = s->cfg.version, .primary = s->cfg.primary,
+                       .target = target, .started = s->now, .deadline = s->now + ms,
+                       .next_poll = s->now + 2, .forget = forget};
+    sim_log(s, "manager: switchover of version %llu to %llu (%lld ms%s)",
+            (unsigned long long)s->cfg.version, (unsigned long long)target, (long long)ms,
+            forget ? ", then the manager dies" : "");
+    mgr_swo_send(s, SM_DRAIN);
+    if (forget) s->swo.active = false;
+    return true;
+}
+
+static void mgr_swo_abort(sim *s, const char *why)
+{
+    sim_log(s, "manager: switchover aborted: %s", why);
+    mgr_swo_send(s, SM_RESUME);
+    s->swo.active = false;
+    s->switch_aborts++;
+}
+
+/* A configuration is written only well before the primary's own deadline
+ * (it resumes by itself then): the margin covers the compare-and-swap. */
+#define SIM_SWO_MARGIN 5
+
+static void mgr_swo_report(sim *s, const sim_msg *q)
+{
+    sim_swo *w = &s->swo;
+    if (!w->active || q->version != w->from_version) return;
+    if (s->cfg.version != w->from_version || !in_ids(s->cfg.secondaries, s->cfg.nsec, w->target)) {
+        mgr_swo_abort(s, "the configuration changed");
+        return;
+    }
+    if (q->drain != REPL_DRAIN_DRAINED || q->match < q->lsn) return; /* poll again */
+    if (s->now >= w->deadline - SIM_SWO_MARGIN) {
+        mgr_swo_abort(s, "too late");
+        return;
+    }
+    repl_config c = s->cfg;
+    ids_del(c.secondaries, &c.nsec, w->target);
+    memmove(c.secondaries + 1, c.secondaries, c.nsec * sizeof(uint64_t));
+    c.secondaries[0] = c.primary;
+    c.nsec++;
+    c.primary = w->target;
+    w->active = false;
+    s->switchovers++;
+    s->switched_at = s->now;
+    mgr_change(s, &c);
+}
+
+static void mgr_swo_tick(sim *s)
+{
+    sim_swo *w = &s->swo;
+    if (!w->active) return;
+    if (s->now >= w->deadline - SIM_SWO_MARGIN) {
+        mgr_swo_abort(s, "the primary did not drain in time");
+    } else if (s->now >= w->next_poll) {
+        mgr_swo_send(s, SM_DRAIN_STATUS);
+        w->next_poll = s->now + 2;
+    }
+}
+
+/* The node's side: DRAIN, DRAIN_STATUS and RESUME, answered with a report. */
+static void node_drain_msg(sim *s, sim_node *nd, const sim_msg *q)
+{
+    if (q->kind == SM_DRAIN) repl_drain_start(nd->r, q->version, s->now + q->ms, s->now);
+    else if (q->kind == SM_RESUME && repl_config_get(nd->r)->version == q->version)
+        repl_drain_stop(nd->r, s->now);
+    if (q->kind == SM_RESUME) return;
+    sim_msg *a = msg_new_kind(SM_DRAIN_REPORT);
+    a->version = repl_config_get(nd->r)->version;
+    a->drain = repl_drain_state(nd->r);
+    a->lsn = repl_last_lsn(nd->r);
+    a->match = repl_match(nd->r, q->node);
+    mgr_send(s, nd->id, a);
+}
+
 static void mgr_recv(sim *s, uint64_t from, sim_msg *q)
 {
     switch (q->kind) {
+    case SM_DRAIN_REPORT: mgr_swo_report(s, q); break;
     case SM_REMOVE: mgr_remove(s, from, q->version, q->node); break;
     case SM_PROMOTE: mgr_promote(s, from, q->version, q->node); break;
     case SM_REGISTER:
@@ -553,6 +677,7 @@ static void mgr_recv(sim *s, uint64_t from, sim_msg *q)
 
 static void mgr_tick(sim *s)
 {
+    mgr_swo_tick(s);
     if (s->now >= s->next_push) {
         s->next_push = s->now + s->push_every;
         mgr_push_all(s);
@@ -871,9 +996,14 @@ static void deliver(sim *s, uint64_t from, uint64_t to, sim_msg *q)
         repl_set_config(nd->r, &q->cfg, s->now);
         return;
     }
+    if (q->kind == SM_DRAIN || q->kind == SM_DRAIN_STATUS || q->kind == SM_RESUME) {
+        node_drain_msg(s, nd, q);
+        return;
+    }
     assert(q->kind == SM_REPL);
-    sim_log(s, "%llu->%llu %s v%llu sent %lld lsn %llu ev %llu commit %llu n %zu",
+    sim_log(s, "%llu->%llu %s%s v%llu sent %lld lsn %llu ev %llu commit %llu n %zu",
             (unsigned long long)from, (unsigned long long)to, repl_msg_name(q->m.type),
+            (q->m.flags & REPL_F_FENCED) ? "/fenced" : "",
             (unsigned long long)q->m.version, (long long)q->m.sent_at,
             (unsigned long long)q->m.lsn, (unsigned long long)q->m.entry_version,
             (unsigned long long)q->m.commit, q->m.nentries);

@@ -4,8 +4,11 @@
  * stale message, an isolated primary, two simultaneous promotion requests,
  * returning replicas (divergent: snapshot; prefix: stream; behind a
  * compacted log: snapshot), learner promotion, a lossy network, restarted
- * nodes, a switchover, and random faults over many seeds.  sim_check() asserts the
- * replication invariants after every simulated millisecond.
+ * nodes, a switchover without a drain, handing over (drained switchovers,
+ * back and forth, a drain that expires without its manager, one called
+ * off, the fence on both sides), and random faults — switchovers
+ * included — over many seeds.  sim_check() asserts the replication
+ * invariants after every simulated millisecond.
  *
  * Random runs: 3 to 5 nodes, lease 40 ms / grace 80 ms, link, disk and
  * snapshot speeds and fault rates varying with the seed; 5,000 ms of
@@ -509,6 +512,9 @@ typedef struct capture {
     uint64_t sent, promotes;
     enum repl_msg_type last_type;
     uint64_t last_version;
+    uint32_t last_flags;
+    int64_t last_sent_at;
+    uint64_t last_to;
     int64_t versions[16]; /* the log: versions[lsn], 0 = not held */
     uint64_t payload;
 } capture;
@@ -519,6 +525,9 @@ static void cap_send(void *d, const repl_msg *m)
     c->sent++;
     c->last_type = m->type;
     c->last_version = m->version;
+    c->last_flags = m->flags;
+    c->last_sent_at = m->sent_at;
+    c->last_to = m->to;
 }
 static int cap_read(void *d, uint64_t from, size_t max, repl_entry *out)
 {
@@ -723,6 +732,216 @@ static void new_primary_waits_out_the_lease_it_granted(void **state)
     write_acked(s, 20);
 }
 
+/* ---- handing over (a planned switchover) ---- */
+
+static bool no_server(sim *s) { return sim_server(s) == 0; }
+
+/* The manager drains node 1 while writes are in flight and hands the role
+ * to node 2.  Every write the old primary logged commits before the
+ * configuration changes (none is lost, none answered with an error), and
+ * node 2 serves at once: node 1's fenced messages told it that the leases
+ * it granted no longer count, so it need not wait lease_ms (400 here). */
+static void switchover_drains_then_hands_over_without_waiting_out_the_lease(void **state)
+{
+    fixture *f = *state;
+    sim *s = boot3(f, NULL);
+    s->disk_delay = 5;
+    write_acked(s, 20);
+    for (int i = 0; i < 5; i++) assert_true(sim_write(s) != 0); /* in flight */
+    uint64_t acked = s->nacked;
+    int64_t t0 = s->now;
+    assert_true(sim_switchover(s, 2, 1000, false));
+    assert_true(sim_until(s, node2_serves, 1000));
+    assert_int_equal(s->switchovers, 1);
+    assert_int_equal(s->nacked, acked + 5); /* the in-flight writes all committed */
+    assert_int_equal(s->npend, 0);
+    assert_int_equal(s->cfg.primary, 2);
+    assert_int_equal(s->cfg.secondaries[0], 1); /* the old primary stays, as a secondary */
+    assert_true(s->nodes[1].last_served < s->nodes[2].first_served);
+    assert_true(s->nodes[2].first_served - t0 < 50);
+    assert_true(s->nodes[2].first_served - s->switched_at < 20);
+    write_acked(s, 20);
+    assert_logs_equal(s, 1, 2, s->nodes[2].nlog);
+}
+
+/* Switchovers back and forth under a steady stream of writes: each pause
+ * (no node can serve) stays far below a lease, and nothing is lost. */
+static void switchover_back_and_forth_under_writes(void **state)
+{
+    fixture *f = *state;
+    sim *s = boot3(f, NULL);
+    uint64_t targets[] = {2, 1, 3, 1};
+    for (size_t k = 0; k < 4; k++) {
+        run_writing(s, 100, 2);
+        int64_t t0 = s->now;
+        assert_true(sim_switchover(s, targets[k], 1000, false));
+        uint64_t want = targets[k];
+        while (sim_server(s) != want) {
+            assert_true(s->now - t0 < 200);
+            if (s->now % 2 == 0) sim_write(s); /* refused while nobody serves */
+            sim_tick(s);
+        }
+        assert_true(s->nodes[want].first_served - t0 < 50 || s->nodes[want].last_served - t0 < 50);
+    }
+    assert_int_equal(s->switchovers, 4);
+    assert_int_equal(s->switch_aborts, 0);
+    write_acked(s, 10);
+}
+
+static bool node1_serves(sim *s) { return sim_server(s) == 1; }
+
+/* The manager dies right after DRAIN: the primary stays fenced until its
+ * deadline, then serves again on its own, in the same configuration. */
+static void drain_without_a_manager_resumes_at_its_deadline(void **state)
+{
+    fixture *f = *state;
+    sim *s = boot3(f, NULL);
+    write_acked(s, 10);
+    uint64_t version = s->cfg.version;
+    int64_t t0 = s->now;
+    assert_true(sim_switchover(s, 2, 300, true));
+    assert_true(sim_until(s, no_server, 10));
+    sim_run(s, 250);
+    assert_int_equal(sim_server(s), 0);
+    assert_int_equal(sim_write(s), 0);
+    assert_int_equal(repl_drain_state(s->nodes[1].r), REPL_DRAIN_DRAINED);
+    assert_true(sim_until(s, node1_serves, 200));
+    assert_true(s->now - t0 >= 300 && s->now - t0 < 320); /* at the deadline, on fresh leases */
+    assert_int_equal(repl_drain_state(s->nodes[1].r), REPL_DRAIN_NONE);
+    assert_int_equal(s->cfg.version, version);
+    write_acked(s, 10);
+}
+
+/* The primary cannot drain in time (a secondary, paused for 100 ms, holds
+ * the commit index back): the manager gives up before its deadline and
+ * tells it to resume; no configuration is written, and the primary serves
+ * again as soon as both secondaries answer it. */
+static void drain_that_cannot_finish_in_time_is_called_off(void **state)
+{
+    fixture *f = *state;
+    sim *s = boot3(f, NULL);
+    write_acked(s, 10);
+    uint64_t version = s->cfg.version;
+    sim_pause(s, 3);
+    assert_true(sim_write(s) != 0);
+    sim_tick(s);
+    int64_t t0 = s->now;
+    assert_true(sim_switchover(s, 2, 60, false));
+    sim_run(s, 20);
+    assert_int_equal(repl_drain_state(s->nodes[1].r), REPL_DRAIN_DRAINING);
+    sim_run(s, 50);
+    assert_int_equal(s->switch_aborts, 1); /* at 55 ms, the deadline less the margin */
+    assert_int_equal(repl_drain_state(s->nodes[1].r), REPL_DRAIN_NONE);
+    assert_int_equal(sim_server(s), 0); /* no fresh lease from node 3 yet */
+    sim_run(s, 30);
+    sim_resume(s, 3);
+    assert_true(sim_until(s, node1_serves, 50));
+    assert_true(s->now - t0 < 120);
+    assert_int_equal(s->switchovers, 0);
+    assert_int_equal(s->cfg.version, version);
+    write_acked(s, 10);
+}
+
+static repl_msg from1(enum repl_msg_type t, uint64_t version, int64_t sent_at, uint32_t flags)
+{
+    return (repl_msg){.type = t, .shard = 7, .version = version, .from = 1, .to = 2,
+                      .sent_at = sent_at, .flags = flags};
+}
+
+/* A primary's fence, from its side: it serves nothing, marks what it sends,
+ * and once it resumes counts only answers to messages sent after that. */
+static void fenced_primary_serves_nothing_and_resumes_on_fresh_leases(void **state)
+{
+    (void)state;
+    capture cap = {.versions = {0}};
+    repl_t *r = cap_repl(1, &cap);
+    repl_config c = {.shard = 7, .version = 3, .primary = 1, .secondaries = {2}, .nsec = 1};
+    repl_set_config(r, &c, 600); /* first configuration: serves from 1000 at the earliest */
+    repl_tick(r, 1000);         /* a SYNC beacon */
+    repl_msg m = {.type = REPL_SYNC_REPLY, .shard = 7, .version = 3, .from = 2, .to = 1,
+                  .sent_at = 1000};
+    repl_recv(r, &m, 1001);
+    assert_true(repl_can_serve(r, 1001));
+    assert_false(repl_drain_start(r, 2, 1500, 1002)); /* not its version */
+    assert_true(repl_drain_start(r, 3, 1500, 1002));
+    assert_false(repl_can_serve(r, 1002));
+    assert_int_equal(cap.last_type, REPL_APPEND); /* a beacon, at once */
+    assert_true(cap.last_flags & REPL_F_FENCED);
+    assert_int_equal(repl_drain_state(r), REPL_DRAIN_DRAINED); /* nothing to commit */
+    m = (repl_msg){.type = REPL_ACK, .shard = 7, .version = 3, .from = 2, .to = 1,
+                   .sent_at = 1002};
+    repl_recv(r, &m, 1003);
+    assert_false(repl_can_serve(r, 1003));
+    repl_tick(r, 1499);
+    assert_true(cap.last_flags & REPL_F_FENCED);
+    repl_tick(r, 1500); /* the deadline: unfenced, a beacon due in 1 ms */
+    assert_int_equal(repl_drain_state(r), REPL_DRAIN_NONE);
+    m.sent_at = 1499; /* answers the last fenced beacon */
+    repl_recv(r, &m, 1500);
+    assert_false(repl_can_serve(r, 1500));
+    repl_tick(r, 1501);
+    assert_int_equal(cap.last_type, REPL_APPEND);
+    assert_false(cap.last_flags & REPL_F_FENCED);
+    assert_int_equal(cap.last_sent_at, 1501);
+    m.sent_at = 1501;
+    repl_recv(r, &m, 1502);
+    assert_true(repl_can_serve(r, 1502));
+    /* repl_drain_stop ends a drain early the same way. */
+    assert_true(repl_drain_start(r, 3, 5000, 1600));
+    assert_false(repl_can_serve(r, 1601));
+    repl_drain_stop(r, 1602);
+    assert_int_equal(repl_drain_state(r), REPL_DRAIN_NONE);
+    assert_false(repl_can_serve(r, 1602));
+    repl_destroy(r);
+}
+
+/* The granting side: a fenced message voids the leases a replica granted
+ * for messages sent up to it — so, made primary, it serves as soon as
+ * every secondary has answered it — but not those for messages sent later
+ * (the old primary resumed, or messages crossed). */
+static void fenced_message_voids_the_leases_granted_for_earlier_ones(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        capture cap = {.versions = {0}};
+        repl_t *r = cap_repl(2, &cap);
+        repl_config c = {.shard = 7, .version = 5, .primary = 1, .secondaries = {2}, .nsec = 1};
+        repl_set_config(r, &c, 1000);
+        repl_msg m = from1(REPL_APPEND, 5, 1500, 0);
+        repl_recv(r, &m, 1500);
+        assert_int_equal(cap.last_type, REPL_ACK); /* answered: a lease until 1900 */
+        if (variant == 0) {
+            m = from1(REPL_APPEND, 5, 1510, REPL_F_FENCED);
+            repl_recv(r, &m, 1510);
+        } else if (variant == 1) { /* fenced, then resumed */
+            m = from1(REPL_APPEND, 5, 1510, REPL_F_FENCED);
+            repl_recv(r, &m, 1510);
+            m = from1(REPL_APPEND, 5, 1520, 0);
+            repl_recv(r, &m, 1520); /* a lease until 1920 */
+        } else { /* a later message answered before an older fenced one arrived */
+            m = from1(REPL_APPEND, 5, 1530, 0);
+            repl_recv(r, &m, 1530);
+            m = from1(REPL_APPEND, 5, 1510, REPL_F_FENCED);
+            repl_recv(r, &m, 1531);
+        }
+        c = (repl_config){.shard = 7, .version = 6, .primary = 2, .secondaries = {1}, .nsec = 1};
+        repl_set_config(r, &c, 1600);
+        m = (repl_msg){.type = REPL_SYNC_REPLY, .shard = 7, .version = 6, .from = 1, .to = 2,
+                       .sent_at = 1600};
+        repl_recv(r, &m, 1601);
+        if (variant == 0) {
+            assert_true(repl_can_serve(r, 1601));
+        } else {
+            int64_t until = variant == 1 ? 1920 : 1930;
+            assert_false(repl_can_serve(r, until - 1));
+            m.sent_at = until - 1;
+            repl_recv(r, &m, until - 1);
+            assert_true(repl_can_serve(r, until));
+        }
+        repl_destroy(r);
+    }
+}
+
 /* ---- random faults ---- */
 
 typedef struct cutrec {
@@ -812,6 +1031,13 @@ static void random_run(uint64_t seed)
                 drop_until = s->now + sim_between(s, 10, 300);
             }
         }
+        /* Now and then a switchover to a random secondary, with a drain
+         * window from shorter than a link delay to several leases; one in
+         * four times the manager dies once it has sent DRAIN. */
+        if (sim_chance(s, 4000) && s->cfg.nsec) {
+            uint64_t target = s->cfg.secondaries[sim_rand(s) % s->cfg.nsec];
+            sim_switchover(s, target, sim_between(s, 5, 200), sim_rand(s) % 4 == 0);
+        }
         if (sim_chance(s, 400000)) sim_write(s);
         sim_tick(s);
     }
@@ -840,10 +1066,11 @@ static void random_run(uint64_t seed)
     if (getenv("REPL_VERBOSE"))
         fprintf(stderr,
                 "seed %llu: %zu nodes, version %llu (cas %llu ok, %llu failed), %llu acked, "
-                "%llu snapshots, final log %zu\n",
+                "%llu switchovers (%llu aborted), %llu snapshots, final log %zu\n",
                 (unsigned long long)seed, n, (unsigned long long)s->cfg.version,
                 (unsigned long long)s->cas_ok, (unsigned long long)s->cas_failed,
-                (unsigned long long)s->nacked,
+                (unsigned long long)s->nacked, (unsigned long long)s->switchovers,
+                (unsigned long long)s->switch_aborts,
                 (unsigned long long)(s->nodes[1].snapshots_sent + s->nodes[2].snapshots_sent +
                                      s->nodes[3].snapshots_sent + s->nodes[4].snapshots_sent +
                                      s->nodes[5].snapshots_sent),
@@ -914,6 +1141,15 @@ int main(void)
         cmocka_unit_test(learner_whose_promotion_is_asked_counts_like_a_secondary),
         cmocka_unit_test_setup_teardown(new_primary_waits_out_the_lease_it_granted, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            switchover_drains_then_hands_over_without_waiting_out_the_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(switchover_back_and_forth_under_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(drain_without_a_manager_resumes_at_its_deadline, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(drain_that_cannot_finish_in_time_is_called_off, setup,
+                                        teardown),
+        cmocka_unit_test(fenced_primary_serves_nothing_and_resumes_on_fresh_leases),
+        cmocka_unit_test(fenced_message_voids_the_leases_granted_for_earlier_ones),
         cmocka_unit_test(random_faults_many_seeds),
     };
     return cmocka_run_group_tests_name("repl", tests, NULL, NULL);
