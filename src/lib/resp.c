@@ -171,6 +171,29 @@ static int header_line(resp_parser *p, const char *buf, size_t len, size_t *cr)
     return rc;
 }
 
+/* The common case of a header line, "*N\r\n" or "$N\r\n" with N written
+ * plainly (no sign, no leading zero, at most 18 digits) and the '\n' byte
+ * arrived: its number and '\r' in one pass.  Anything else (including every
+ * malformed line) is left to header_line and str_to_i64, which decide. */
+static bool header_fast(const resp_parser *p, const char *buf, size_t len, size_t *cr, int64_t *val)
+{
+    size_t i = p->pos + 1, end = i + 18;
+    if (i >= len) return false;
+    unsigned d = (unsigned char)buf[i] - '0';
+    if (d > 9) return false;
+    int64_t v = d;
+    i++;
+    if (d != 0)
+        while (i < len && i < end && (d = (unsigned char)buf[i] - '0') <= 9) {
+            v = v * 10 + d;
+            i++;
+        }
+    if (i + 1 >= len || buf[i] != '\r' || i - p->pos > p->lim.max_inline) return false;
+    *cr = i;
+    *val = v;
+    return true;
+}
+
 static int fail_dollar(resp_parser *p, char got)
 {
     /* Redis prints the byte raw, then turns CR and LF into spaces so the
@@ -188,12 +211,14 @@ static int parse_multibulk(resp_parser *p, const char *buf, size_t len)
     int rc;
 
     if (p->state == ST_COUNT) {
-        rc = header_line(p, buf, len, &cr);
-        if (rc == CAIRN_ELIMIT) return fail(p, "Protocol error: too big mbulk count string");
-        if (rc) return rc;
-        if (!str_to_i64(buf + p->pos + 1, cr - p->pos - 1, &ll) ||
-            (ll > 0 && (uint64_t)ll > p->lim.max_args))
-            return fail(p, "Protocol error: invalid multibulk length");
+        if (!header_fast(p, buf, len, &cr, &ll)) {
+            rc = header_line(p, buf, len, &cr);
+            if (rc == CAIRN_ELIMIT) return fail(p, "Protocol error: too big mbulk count string");
+            if (rc) return rc;
+            if (!str_to_i64(buf + p->pos + 1, cr - p->pos - 1, &ll))
+                return fail(p, "Protocol error: invalid multibulk length");
+        }
+        if (ll > 0 && (uint64_t)ll > p->lim.max_args) return fail(p, "Protocol error: invalid multibulk length");
         p->pos = p->scan = cr + 2;
         if (ll <= 0) return 0; /* "*0" and "*-1": an empty request */
         p->left = (size_t)ll;
@@ -203,13 +228,15 @@ static int parse_multibulk(resp_parser *p, const char *buf, size_t len)
 
     while (p->left > 0) {
         if (p->state == ST_BULK_HDR) {
-            rc = header_line(p, buf, len, &cr);
-            if (rc == CAIRN_ELIMIT) return fail(p, "Protocol error: too big bulk count string");
-            if (rc) return rc;
-            if (buf[p->pos] != '$') return fail_dollar(p, buf[p->pos]);
-            if (!str_to_i64(buf + p->pos + 1, cr - p->pos - 1, &ll) || ll < 0 ||
-                (uint64_t)ll > p->lim.max_bulk)
-                return fail(p, "Protocol error: invalid bulk length");
+            if (p->pos >= len || buf[p->pos] != '$' || !header_fast(p, buf, len, &cr, &ll)) {
+                rc = header_line(p, buf, len, &cr);
+                if (rc == CAIRN_ELIMIT) return fail(p, "Protocol error: too big bulk count string");
+                if (rc) return rc;
+                if (buf[p->pos] != '$') return fail_dollar(p, buf[p->pos]);
+                if (!str_to_i64(buf + p->pos + 1, cr - p->pos - 1, &ll) || ll < 0)
+                    return fail(p, "Protocol error: invalid bulk length");
+            }
+            if ((uint64_t)ll > p->lim.max_bulk) return fail(p, "Protocol error: invalid bulk length");
             p->pos = p->scan = cr + 2;
             p->bulklen = (size_t)ll;
             p->state = ST_BULK_DATA;

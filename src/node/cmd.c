@@ -141,7 +141,7 @@ void client_exec(client_t *c)
 {
     node_t *n = c->node;
     const cmd_def *cmd = cmd_lookup(c->argv[0].p, c->argv[0].len);
-    c->last_ms = clock_ms();
+    /* (c->last_ms, the idle clock, is set once per read in client.c) */
     if (!cmd) {
         reply_unknown(c);
         multi_flag(c);

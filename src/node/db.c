@@ -35,7 +35,8 @@ static ks_ent_t *lookup(client_t *c, const resp_arg *key)
 {
     node_t *n = c->node;
     ks_ent_t *e = ks_find(n->ks, key->p, key->len);
-    if (e && db_expired(n, e, clock_ms())) {
+    /* the clock is read only for keys with a TTL */
+    if (e && ks_ent_expire(e) != KS_NO_EXPIRE && db_expired(n, e, clock_ms())) {
         /* Only a node that may write deletes; a replica just hides it. */
         if (node_writable(n)) {
             db_delete_logged(n, e);
