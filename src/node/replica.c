@@ -6,6 +6,8 @@
  *   peer     <--- CAIRN REPL <msg> (one rconn per peer) ----  io->send
  *   peer     ---- CAIRN REPL <msg> (its rconn to us) ------>  replica_cmd -> repl_recv
  *   primary  ---- CAIRN SNAPCHUNK / SNAPEND -------------->  replica_cmd (replica loads)
+ *   manager  ---- CAIRN DRAIN / DRAIN-STATUS / RESUME ---->  repl_drain_* (switchover)
+ *   manager  ---- CAIRN CONFIG {json} -------------------->  repl_set_config (a push)
  *
  * Every message is one-way; the +OK reply only acknowledges transport.
  * Replies to clients follow node->commit_lsn, which the state machine sets
@@ -13,10 +15,31 @@
  * replica_admit() allows: on the primary while it holds its leases
  * (invariant 4); elsewhere the client is told who the primary is.
  *
+ * Switchover (the manager drives it: src/manager/mgr_switchover.c):
+ *
+ *   CAIRN DRAIN <shard> <version> <ms> <target>   fence and hand over: every
+ *         command that reads or writes data is answered "-TRYAGAIN cairn:
+ *         switchover in progress ..." (refused before running, so the
+ *         gateway retries it), replication goes on; at most <ms> from now,
+ *         then serving again by itself (repl.h, "Handing over")
+ *   CAIRN DRAIN-STATUS <shard> <version> <target>
+ *   CAIRN RESUME <shard> <version>                the manager gave up: serve
+ *         again now
+ *   All three answer {"state":"none|draining|drained","version","last_lsn",
+ *   "commit_lsn","target_match","left_ms"} at once (never held), or -ERR
+ *   when this node is not the primary of <shard> at <version>.  "drained":
+ *   the commit index is the last LSN, and <target> has acknowledged
+ *   target_match of it.
+ *   CAIRN CONFIG <json>  a configuration, as in a heartbeat's reply: the
+ *         manager pushes the new one at once instead of waiting for the
+ *         next heartbeat.
+ *
  * Wire form of a REPL message (all numbers decimal):
  *   CAIRN REPL <type> <shard> <version> <from> <from-addr> <to> <sent_at>
- *              <commit> <lsn> <entry_version> <cfg> <n> [<lsn> <version> <payload>]*n
- * where <cfg> is "" or "shard version primary nsec sec... nlearn learner...".
+ *              <commit> <lsn> <entry_version> <cfg> <flags> <n>
+ *              [<lsn> <version> <payload>]*n
+ * where <cfg> is "" or "shard version primary nsec sec... nlearn learner..."
+ * and <flags> the REPL_F_* bits.
  */
 #include "node/replica.h"
 
@@ -99,6 +122,8 @@ struct replica {
     size_t rd_cap;
     uint64_t saved_version; /* last configuration version written to disk */
     uint64_t pending_last;  /* primary: entries logged this loop turn, up to here */
+    enum repl_drain drain;  /* as last logged */
+    uint64_t drain_version; /* configuration of that drain */
     bool stopping;          /* replica_stop: callbacks of failing requests do nothing */
 };
 
@@ -115,6 +140,15 @@ static bool parse_hex(const char *s, uint64_t *out)
     if (*end || errno) return false;
     *out = v;
     return true;
+}
+
+static bool parse_hex_arg(const resp_arg *a, uint64_t *out)
+{
+    char buf[24];
+    if (a->len == 0 || a->len > 16) return false;
+    memcpy(buf, a->p, a->len);
+    buf[a->len] = '\0';
+    return parse_hex(buf, out) && *out != 0;
 }
 
 static bool arg_u64(const resp_arg *a, uint64_t *out)
@@ -302,10 +336,10 @@ static void io_send(void *data, const repl_msg *m)
     replica_t *rp = data;
     peer *p = peer_find(rp, m->to);
     if (!p || !p->conn) return; /* no address yet: the state machine retries */
-    size_t argc = 14 + 3 * m->nentries;
+    size_t argc = 15 + 3 * m->nentries;
     const char **argv = cairn_malloc(argc * sizeof(*argv));
     size_t *lens = cairn_malloc(argc * sizeof(*lens));
-    char (*num)[24] = cairn_malloc((10 + 2 * m->nentries) * sizeof(*num));
+    char (*num)[24] = cairn_malloc((11 + 2 * m->nentries) * sizeof(*num));
     char cfg[1024] = "";
     size_t k = 0, nn = 0;
 #define ARG_S(s) (argv[k] = (s), lens[k] = strlen(s), k++)
@@ -324,6 +358,7 @@ static void io_send(void *data, const repl_msg *m)
     ARG_U(m->entry_version);
     if (m->cfg) cfg_text(m->cfg, cfg, sizeof(cfg));
     ARG_S(cfg);
+    ARG_U(m->flags);
     ARG_U(m->nentries);
     for (size_t i = 0; i < m->nentries; i++) {
         ARG_U(m->entries[i].lsn);
@@ -514,11 +549,15 @@ static void set_role(replica_t *rp)
     enum repl_role role = repl_role(rp->r);
     if (role == rp->role) return;
     if (rp->role == REPL_PRIMARY) {
-        /* Demoted: writes whose replies are held may or may not survive;
-         * their clients get a closed connection, never a false OK. */
+        /* Demoted: a write whose reply is held beyond the commit index may
+         * or may not survive (the new primary may not have it); its client
+         * gets a closed connection, never a false OK.  Replies held only up
+         * to the commit index are committed and still go out.  After a
+         * drained hand-over (a switchover) there are none of the first
+         * kind: the commit index is the last LSN. */
         for (client_t *c = n->clients, *next; c; c = next) {
             next = c->next;
-            if (c->nmarks) client_close(c);
+            if (c->nmarks && c->marks[c->nmarks - 1].lsn > n->commit_lsn) client_close(c);
         }
     }
     rp->role = role;
@@ -618,12 +657,32 @@ static void heartbeat(replica_t *rp)
     snprintf(json, sizeof(json),
              "{\"id\":\"%s\",\"addr\":\"%s\",\"zone\":\"%s\",\"weight\":%lld,\"shard\":%" PRIu32
              ",\"version\":%" PRIu64 ",\"role\":\"%s\",\"last_lsn\":%" PRIu64
-             ",\"durable_lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 ",\"floor\":%" PRIu64 "}",
+             ",\"durable_lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 ",\"floor\":%" PRIu64
+             ",\"drain\":true}",
              rp->self_hex, rp->addr, n->cfg.zone, (long long)n->cfg.weight, c->shard, c->version,
              role_name(repl_role(rp->r)), n->last_lsn, n->durable_lsn, n->commit_lsn,
              rp->saved_version);
     if (rconn_sendv(rp->mgr, hb_reply, rp, 3, "CAIRN", "HEARTBEAT", json) == 0) rp->hb_inflight = true;
     rp->last_hb = now_ms();
+}
+
+/* Log the steps of a hand-over as they happen (after any repl call that
+ * may take one). */
+static void drain_note(replica_t *rp)
+{
+    enum repl_drain d = repl_drain_state(rp->r);
+    const repl_config *cfg = repl_config_get(rp->r);
+    if (d == rp->drain) return;
+    if (d == REPL_DRAIN_DRAINED)
+        log_notice("shard %" PRIu32 " drained at LSN %" PRIu64 " (configuration %" PRIu64
+                   "): every secondary holds the whole log",
+                   cfg->shard, rp->n->last_lsn, cfg->version);
+    else if (d == REPL_DRAIN_NONE && repl_role(rp->r) == REPL_PRIMARY &&
+             cfg->version == rp->drain_version)
+        log_notice("hand-over of shard %" PRIu32 " called off (configuration %" PRIu64
+                   " still current): serving again once the secondaries answer",
+                   cfg->shard, cfg->version);
+    rp->drain = d;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -633,6 +692,7 @@ static void on_tick(uv_timer_t *t)
     hand_over(rp);
     repl_tick(rp->r, now);
     set_role(rp);
+    drain_note(rp);
     if (now - rp->last_hb >= HEARTBEAT_MS) heartbeat(rp);
 }
 
@@ -740,8 +800,9 @@ void replica_snapshot_done(node_t *n, bool ok, uint64_t lsn)
 
 static void cmd_repl(client_t *c, replica_t *rp)
 {
-    /* CAIRN REPL type shard version from from-addr to sent_at commit lsn ev cfg n [lsn ver payload]* */
-    if (c->argc < 14) {
+    /* CAIRN REPL type shard version from from-addr to sent_at commit lsn ev cfg flags n
+     *            [lsn ver payload]* */
+    if (c->argc < 15) {
         reply_error(&c->out, "ERR CAIRN REPL: too few arguments");
         return;
     }
@@ -751,16 +812,17 @@ static void cmd_repl(client_t *c, replica_t *rp)
     int t = -1;
     for (int i = REPL_SYNC; i <= REPL_REJECT; i++)
         if (arg_eq(&a[2], repl_msg_name((enum repl_msg_type)i))) t = i;
-    uint64_t shard, sent_at, nent;
+    uint64_t shard, sent_at, nent, flags;
     repl_config cfg;
     if (t < 0 || !arg_u64(&a[3], &shard) || !arg_u64(&a[4], &m.version) || !arg_u64(&a[5], &m.from) ||
         !arg_u64(&a[7], &m.to) || !arg_u64(&a[8], &sent_at) || !arg_u64(&a[9], &m.commit) ||
-        !arg_u64(&a[10], &m.lsn) || !arg_u64(&a[11], &m.entry_version) || !arg_u64(&a[13], &nent) ||
-        c->argc != 14 + 3 * nent) {
+        !arg_u64(&a[10], &m.lsn) || !arg_u64(&a[11], &m.entry_version) || !arg_u64(&a[13], &flags) ||
+        flags > UINT32_MAX || !arg_u64(&a[14], &nent) || nent > c->argc || c->argc != 15 + 3 * nent) {
         reply_error(&c->out, "ERR CAIRN REPL: malformed message");
         return;
     }
     m.type = (enum repl_msg_type)t;
+    m.flags = (uint32_t)flags;
     m.shard = (uint32_t)shard;
     m.sent_at = (int64_t)sent_at;
     if (a[12].len) {
@@ -777,7 +839,7 @@ static void cmd_repl(client_t *c, replica_t *rp)
     if (nent) {
         ents = cairn_malloc(nent * sizeof(*ents));
         for (size_t i = 0; i < nent; i++) {
-            const resp_arg *e = &a[14 + 3 * i];
+            const resp_arg *e = &a[15 + 3 * i];
             if (!arg_u64(&e[0], &ents[i].lsn) || !arg_u64(&e[1], &ents[i].version)) {
                 cairn_free(ents);
                 reply_error(&c->out, "ERR CAIRN REPL: malformed entry");
@@ -794,6 +856,7 @@ static void cmd_repl(client_t *c, replica_t *rp)
     repl_recv(rp->r, &m, now_ms());
     cairn_free(ents);
     set_role(rp);
+    drain_note(rp);
     if (repl_role(rp->r) == REPL_PRIMARY) rp->n->cfg_version = (uint32_t)repl_config_get(rp->r)->version;
     reply_ok(&c->out);
 }
@@ -902,6 +965,104 @@ static void cmd_status(client_t *c, replica_t *rp)
     reply_bulk(&c->out, buf, (size_t)l);
 }
 
+/* ---- switchover: the manager's commands ---- */
+
+/* The reply of DRAIN, DRAIN-STATUS and RESUME (see the top of the file). */
+static void drain_reply(client_t *c, replica_t *rp, uint64_t target)
+{
+    int64_t now = now_ms();
+    enum repl_drain d = repl_drain_state(rp->r);
+    int64_t left = d == REPL_DRAIN_NONE ? 0 : repl_drain_until(rp->r) - now;
+    char buf[512];
+    int l = snprintf(buf, sizeof(buf),
+                     "{\"state\":\"%s\",\"version\":%" PRIu64 ",\"last_lsn\":%" PRIu64
+                     ",\"commit_lsn\":%" PRIu64 ",\"target_match\":%" PRIu64
+                     ",\"left_ms\":%lld}",
+                     repl_drain_name(d), repl_config_get(rp->r)->version, repl_last_lsn(rp->r),
+                     repl_commit(rp->r), target ? repl_match(rp->r, target) : 0,
+                     (long long)(left > 0 ? left : 0));
+    reply_bulk(&c->out, buf, (size_t)l);
+}
+
+/* Parse <shard> <version> (argv[2], argv[3]) and check that this node is
+ * their primary; else answer the error and return false. */
+static bool drain_args(client_t *c, replica_t *rp, uint64_t *version)
+{
+    uint64_t shard;
+    const repl_config *cfg = repl_config_get(rp->r);
+    if (!arg_u64(&c->argv[2], &shard) || !arg_u64(&c->argv[3], version)) {
+        reply_errorf(&c->out, "ERR CAIRN %.*s: shard and version must be integers",
+                     (int)c->argv[1].len, c->argv[1].p);
+        return false;
+    }
+    if (repl_role(rp->r) != REPL_PRIMARY || cfg->shard != shard || cfg->version != *version) {
+        reply_errorf(&c->out,
+                     "ERR not the primary of shard %" PRIu64 " at configuration %" PRIu64
+                     " (this node: %s of shard %" PRIu32 " at configuration %" PRIu64 ")",
+                     shard, *version, role_name(repl_role(rp->r)), cfg->shard, cfg->version);
+        return false;
+    }
+    return true;
+}
+
+/* CAIRN DRAIN <shard> <version> <ms> <target> */
+static void cmd_drain(client_t *c, replica_t *rp)
+{
+    uint64_t version, ms, target;
+    c->flags |= CLIENT_NOHOLD; /* a status, never held behind the commit index */
+    if (!drain_args(c, rp, &version)) return;
+    if (!arg_u64(&c->argv[4], &ms) || ms == 0 || ms > 60000 ||
+        !parse_hex_arg(&c->argv[5], &target)) {
+        reply_error(&c->out, "ERR CAIRN DRAIN: want <shard> <version> <ms 1..60000> <target id>");
+        return;
+    }
+    int64_t now = now_ms();
+    hand_over(rp); /* entries logged this turn belong before the fence */
+    bool was = repl_drain_state(rp->r) != REPL_DRAIN_NONE;
+    repl_drain_start(rp->r, version, now + (int64_t)ms, now);
+    if (!was)
+        log_notice("handing over shard %" PRIu32 " (configuration %" PRIu64
+                   ") to %016" PRIx64 ": no reads or writes for at most %" PRIu64
+                   " ms; last LSN %" PRIu64 ", committed %" PRIu64,
+                   repl_config_get(rp->r)->shard, version, target, ms, rp->n->last_lsn,
+                   rp->n->commit_lsn);
+    rp->drain_version = version;
+    drain_note(rp);
+    drain_reply(c, rp, target);
+}
+
+/* CAIRN DRAIN-STATUS <shard> <version> <target> */
+static void cmd_drain_status(client_t *c, replica_t *rp)
+{
+    uint64_t version, target;
+    c->flags |= CLIENT_NOHOLD;
+    if (!drain_args(c, rp, &version)) return;
+    if (!parse_hex_arg(&c->argv[4], &target)) {
+        reply_error(&c->out, "ERR CAIRN DRAIN-STATUS: want <shard> <version> <target id>");
+        return;
+    }
+    drain_reply(c, rp, target);
+}
+
+/* CAIRN RESUME <shard> <version> */
+static void cmd_resume(client_t *c, replica_t *rp)
+{
+    uint64_t version;
+    c->flags |= CLIENT_NOHOLD;
+    if (!drain_args(c, rp, &version)) return;
+    repl_drain_stop(rp->r, now_ms());
+    drain_note(rp);
+    drain_reply(c, rp, 0);
+}
+
+/* CAIRN CONFIG <json>: a configuration pushed by the manager. */
+static void cmd_push_config(client_t *c, replica_t *rp)
+{
+    c->flags |= CLIENT_NOHOLD;
+    apply_config_json(rp, c->argv[2].p, c->argv[2].len);
+    reply_ok(&c->out);
+}
+
 /* CAIRN AFTER lsn command [arg ...]: run the command once this node has
  * applied its log up to `lsn`, else answer -TRYAGAIN without running it.
  * The gateway wraps a replica read in it with the LSN of the client's last
@@ -956,6 +1117,10 @@ void replica_cmd(client_t *c)
     else if (arg_eq(sub, "snapchunk")) cmd_snapchunk(c, rp);
     else if (arg_eq(sub, "snapend")) cmd_snapend(c, rp);
     else if (arg_eq(sub, "status") && c->argc == 2) cmd_status(c, rp);
+    else if (arg_eq(sub, "drain") && c->argc == 6) cmd_drain(c, rp);
+    else if (arg_eq(sub, "drain-status") && c->argc == 5) cmd_drain_status(c, rp);
+    else if (arg_eq(sub, "resume") && c->argc == 4) cmd_resume(c, rp);
+    else if (arg_eq(sub, "config") && c->argc == 3) cmd_push_config(c, rp);
     else if (arg_eq(sub, "id") && c->argc == 2) reply_bulk_str(&c->out, rp->self_hex);
     else reply_unknown_sub(c, "CAIRN");
 }
@@ -1005,6 +1170,15 @@ bool replica_admit(client_t *c, unsigned flags)
     const repl_config *cfg = repl_config_get(rp->r);
     enum repl_role role = repl_role(rp->r);
     if (role == REPL_PRIMARY) {
+        if (repl_drain_state(rp->r) != REPL_DRAIN_NONE) {
+            /* Refused before running: the gateway sends it again, to
+             * whichever node is primary by then. */
+            reply_errorf(&c->out,
+                         "TRYAGAIN cairn: switchover in progress: the primary of shard %" PRIu32
+                         " (configuration %" PRIu64 ") is handing over its role",
+                         cfg->shard, cfg->version);
+            return false;
+        }
         if (repl_can_serve(rp->r, now_ms())) return true;
         reply_errorf(&c->out,
                      "TRYAGAIN primary of shard %" PRIu32 " (configuration %" PRIu64
@@ -1039,11 +1213,12 @@ void replica_info(node_t *n, cairn_buf *b)
     int l = snprintf(line, sizeof(line),
                      "role:%s\r\ncairn_role:%s\r\nnode_id:%s\r\nshard:%" PRIu32
                      "\r\nconfig_version:%" PRIu64 "\r\nprimary:%s\r\nserving:%d\r\n"
-                     "connected_slaves:%zu\r\nmanager:%s\r\nmanager_last_ok_ms_ago:%lld\r\n",
+                     "connected_slaves:%zu\r\nhandover:%s\r\nmanager:%s\r\n"
+                     "manager_last_ok_ms_ago:%lld\r\n",
                      role == REPL_PRIMARY ? "master" : "slave", role_name(role), rp->self_hex,
                      cfg->shard, cfg->version, role == REPL_PRIMARY ? rp->addr : pp ? pp->addr : "-",
                      replica_serving(n), role == REPL_PRIMARY ? cfg->nsec + cfg->nlearn : 0,
-                     rp->mgrs[rp->mgr_idx], (long long)(rp->last_mgr_ok ? now_ms() - rp->last_mgr_ok : -1));
+                     repl_drain_name(repl_drain_state(rp->r)), rp->mgrs[rp->mgr_idx], (long long)(rp->last_mgr_ok ? now_ms() - rp->last_mgr_ok : -1));
     buf_append(b, line, (size_t)l);
     if (role == REPL_PRIMARY) {
         for (size_t i = 0; i < cfg->nsec + cfg->nlearn; i++) {
