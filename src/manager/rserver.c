@@ -3,6 +3,7 @@
  */
 #include "manager/rserver.h"
 
+#include <assert.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@ struct rserver {
     conn *conns;
     size_t nconns;
     bool destroyed;
+    conn *current;       /* whose request the handler is running */
+    uint64_t next_token; /* rserver_defer */
 };
 
 struct conn {
@@ -36,6 +39,7 @@ struct conn {
     cairn_buf out;
     size_t inflight; /* bytes handed to uv_write, not yet written */
     bool closing, close_after;
+    uint64_t deferred; /* token of the reply it waits for; 0 = none */
     char peer[64];
 };
 
@@ -125,16 +129,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = c->in.cap - c->in.len;
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+/* Run the requests in c->in, in order, until one is deferred; then write
+ * what they answered.  False if the server was destroyed meanwhile. */
+static bool run(conn *c)
 {
-    conn *c = st->data;
-    (void)b;
-    if (nread < 0) {
-        conn_close(c);
-        return;
-    }
-    c->in.len += (size_t)nread;
-    while (buf_unread(&c->in) && !c->close_after && !c->closing) {
+    rserver_t *s = c->srv;
+    while (buf_unread(&c->in) && !c->close_after && !c->closing && !c->deferred) {
         size_t used = 0;
         int rc = resp_parse_request(&c->parser, c->in.data + c->in.pos, buf_unread(&c->in), &used);
         if (rc == CAIRN_EAGAIN) break;
@@ -145,16 +145,54 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         }
         c->in.pos += used;
         if (c->parser.argc == 0) continue;
-        rserver_t *s = c->srv;
-        if (s->handler(s->arg, c->peer, c->parser.argc, c->parser.argv, &c->out) == RSERVER_CLOSE)
-            c->close_after = true;
-        if (s->destroyed) return; /* the handler shut the server down */
+        s->current = c;
+        enum rserver_action a = s->handler(s->arg, c->peer, c->parser.argc, c->parser.argv, &c->out);
+        s->current = NULL;
+        if (a == RSERVER_CLOSE) c->close_after = true;
+        if (s->destroyed) return false; /* the handler shut the server down */
     }
-    if (c->closing) return;
+    if (c->closing) return true;
     buf_compact(&c->in);
     if (c->in.len == 0 && c->in.cap > 1024 * 1024) buf_reset(&c->in, 0);
-    if (c->close_after) uv_read_stop(st);
+    /* While a reply is deferred, read nothing more: what arrives waits in
+     * the socket, not in our memory. */
+    if (c->close_after || c->deferred) uv_read_stop((uv_stream_t *)&c->tcp);
     flush(c);
+    return true;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    conn *c = st->data;
+    (void)b;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    run(c);
+}
+
+uint64_t rserver_defer(rserver_t *s)
+{
+    conn *c = s->current;
+    assert(c && !c->deferred && "rserver_defer() is for a handler, during its call");
+    c->deferred = ++s->next_token;
+    return c->deferred;
+}
+
+void rserver_complete(rserver_t *s, uint64_t token, const char *reply, size_t len)
+{
+    if (!s || s->destroyed || token == 0) return;
+    assert(!s->current && "rserver_complete() runs requests: not from inside a handler");
+    for (conn *c = s->conns; c; c = c->next) {
+        if (c->deferred != token) continue;
+        c->deferred = 0;
+        buf_append(&c->out, reply, len);
+        if (run(c) && !c->closing && !c->close_after && !c->deferred)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        return;
+    }
 }
 
 static void fmt_peer(uv_tcp_t *t, char *out, size_t len)
