@@ -278,6 +278,7 @@ static void repair(mgr_t *m)
         pl_shard cur = m->st.shards[i].s, next;
         int64_t mod = m->st.shards[i].mod_rev;
         char why[256];
+        if (mgr_switchover_busy(m, cur.cfg.shard)) continue; /* its swap would fail */
         if (pl_repair(&v, &cur, &next, why, sizeof(why)) != PL_CHANGED) continue;
         if (mgr_shard_cas(m, &next, mod, NULL) == 1) mgr_log_change(&cur, &next, why);
     }
@@ -317,6 +318,7 @@ void mgr_stop(mgr_t *m)
     uv_timer_stop(&m->tick);
     rserver_destroy(m->srv);
     m->srv = NULL;
+    mgr_switchover_stop_all(m); /* their clients are gone with the server */
     uv_stop(m->loop);
     log_notice("cairn manager %s is now ready to exit, bye bye", m->id);
 }
@@ -378,8 +380,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: cairn manager [--etcd URL[,URL..]] [--cluster NAME] [--port 7100]\n"
             "                     [--bind 127.0.0.1] [--id ID] [--lease-ttl 2] [--dir DIR]\n"
-            "                     [--etcd-timeout 500] [--loglevel notice] [--logfile F]\n"
-            "                     [--config FILE]\n"
+            "                     [--etcd-timeout 500] [--switchover-timeout 2000]\n"
+            "                     [--loglevel notice] [--logfile F] [--config FILE]\n"
             "Managers of one cluster elect one active manager through an etcd lease; the\n"
             "others stand by and answer -NOTACTIVE with the active one's address.\n");
 }

@@ -35,6 +35,8 @@
 #define MGR_TICK_MS 100   /* election, state load */
 #define MGR_REPAIR_MS 200 /* re-replication check */
 
+typedef struct mgr_swo mgr_swo; /* a switchover in progress (mgr_switchover.c) */
+
 typedef struct mgr {
     mgr_config cfg;
     uv_loop_t *loop;
@@ -54,6 +56,7 @@ typedef struct mgr {
     int64_t next_repair;
     int64_t next_reload;  /* rate limit for reloads a heartbeat asks for */
     int64_t start_ms;
+    mgr_swo *swos;        /* switchovers in progress */
     bool stopping;
 } mgr_t;
 
@@ -80,6 +83,18 @@ void mgr_log_change(const pl_shard *old, const pl_shard *next, const char *why);
 
 /* Shut down (SHUTDOWN, signals): resign, close, end the loop. */
 void mgr_stop(mgr_t *m);
+
+/* SWITCHOVER of row's shard to next (pl_switchover's decision), called by
+ * the SWITCHOVER handler: when the primary can drain (it says so in its
+ * heartbeats, and is healthy), start the hand-over, defer the reply
+ * (rserver_defer) and return true; the reply comes when the job ends.
+ * False: nothing started (the caller writes the configuration at once). */
+bool mgr_switchover_start(mgr_t *m, const mstate_shard *row, const pl_shard *next);
+/* A switchover of `shard` is in progress. */
+bool mgr_switchover_busy(const mgr_t *m, uint32_t shard);
+/* Give every switchover up (the manager stops): primaries are told to
+ * resume, deferred replies answered with an error. */
+void mgr_switchover_stop_all(mgr_t *m);
 
 /* The rserver handler (mgr_cmd.c). */
 enum rserver_action mgr_handle(void *arg, const char *peer, size_t argc, const resp_arg *argv,

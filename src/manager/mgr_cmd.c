@@ -15,7 +15,11 @@
  *   CAIRN PROMOTE <shard> <ver> <learner> <req>
  *                                             config (new, or current if ver is old)
  *   CAIRN SHARD-CREATE <replicas>             config of the new shard
- *   CAIRN SWITCHOVER <shard> [node]           config (new)
+ *   CAIRN SWITCHOVER <shard> [node]           config (new) + "switchover":{"from","to",
+ *                                             "drained","drained_lsn","paused_ms",
+ *                                             "serving"}, once the old primary has
+ *                                             drained and the configuration is written
+ *                                             (mgr_switchover.c), or -ERR
  *   CAIRN NODE-WEIGHT <node> <w>              +OK
  *   CAIRN GATEWAY-REPORT <id> <addr> <json>   +OK (kept in memory for STATUS: gwreport.h)
  *   CAIRN STATUS                              {"manager":{..},"nodes":[..],"shards":[..],
@@ -360,7 +364,26 @@ static void cmd_switchover(mgr_t *m, size_t argc, const resp_arg *argv, cairn_bu
                      (int)(argv[3].len > 64 ? 64 : argv[3].len), argv[3].p);
         return;
     }
-    change_shard(m, shard, decide_switchover, &target, "switchover", out);
+    mstate_shard *row = mstate_shard_find(&m->st, shard);
+    if (!row) {
+        reply_errorf(out, "ERR no such shard %" PRIu32, shard);
+        return;
+    }
+    if (mgr_switchover_busy(m, shard)) {
+        reply_errorf(out, "ERR a switchover of shard %" PRIu32 " is already in progress", shard);
+        return;
+    }
+    pl_shard next;
+    char err[512];
+    if (decide_switchover(m, &row->s, &target, &next, err, sizeof(err)) == PL_REFUSED) {
+        reply_errorf(out, "ERR %s", err);
+        return;
+    }
+    /* The primary drains first; the reply comes once the new
+     * configuration is written (or the hand-over is given up). */
+    if (mgr_switchover_start(m, row, &next)) return;
+    /* A primary that cannot drain (an older node, or silent): at once. */
+    change_shard(m, shard, decide_switchover, &target, "switchover without a drain", out);
 }
 
 static void cmd_node_weight(mgr_t *m, size_t argc, const resp_arg *argv, cairn_buf *out)

@@ -31,6 +31,8 @@ const cfg_def mgr_config_table[] = {
      .max = 60, .flags = CFG_IMMUTABLE},
     {.name = "etcd-timeout", .type = CFG_INT, .offset = OFF(etcd_timeout), .def = "500",
      .min = 10, .max = 10000, .flags = CFG_IMMUTABLE},
+    {.name = "switchover-timeout", .type = CFG_INT, .offset = OFF(switchover_timeout),
+     .def = "2000", .min = 20, .max = 60000},
     {.name = "dir", .type = CFG_STRING, .offset = OFF(dir), .def = "", .flags = CFG_IMMUTABLE},
     {.name = "loglevel", .type = CFG_ENUM, .offset = OFF(loglevel), .def = "notice",
      .enums = loglevel_names},

@@ -20,6 +20,7 @@ typedef struct mgr_config {
     char *id;             /* "id": this manager's id; "" = from DIR/manager.id or random */
     int64_t lease_ttl;    /* "lease-ttl" seconds, default 2 */
     int64_t etcd_timeout; /* "etcd-timeout" ms bounding every etcd call, default 500 */
+    int64_t switchover_timeout; /* "switchover-timeout" ms a primary may drain, default 2000 */
     char *dir;            /* "dir": keeps manager.id across restarts; "" = none */
     int loglevel;         /* debug verbose notice warning (enum log_level values) */
     char *logfile;        /* "" = stderr */

@@ -285,6 +285,10 @@ int mjson_heartbeat_decode(const char *text, size_t len, mjson_heartbeat *out, c
     if (rc == 0) rc = get_int(o, "durable_lsn", false, 0, INT64_MAX, &durable, err, errlen);
     if (rc == 0) rc = get_int(o, "commit_lsn", false, 0, INT64_MAX, &commit, err, errlen);
     if (rc == 0) rc = get_int(o, "floor", false, 0, INT64_MAX, &floor, err, errlen);
+    json_t *drain = json_object_get(o, "drain");
+    if (rc == 0 && drain && !json_is_boolean(drain))
+        rc = fail(err, errlen, "\"drain\" must be true or false");
+    h.can_drain = drain && json_is_true(drain);
     if (rc == 0) {
         char role[16] = "none";
         rc = get_str(o, "role", false, role, sizeof(role), NULL, err, errlen);

@@ -13,8 +13,11 @@
  *     {"id":"<manager id>","addr":"host:port"}
  *   CAIRN HEARTBEAT <json>
  *     {"id","addr","zone","weight","shard","version",
- *      "role":"primary|secondary|learner|none","last_lsn","durable_lsn","commit_lsn"}
- *     (only id and addr are required; numbers are JSON integers)
+ *      "role":"primary|secondary|learner|none","last_lsn","durable_lsn","commit_lsn",
+ *      "floor","drain":true}
+ *     (only id and addr are required; numbers are JSON integers; "drain":
+ *     the node takes CAIRN DRAIN, so a switchover can hand over without a
+ *     lost or failed write — src/node/replica.c)
  *
  * Node ids are 64-bit, written as exactly 16 lower-case hex digits; 0 is
  * not an id.  Decoders accept 1..16 hex digits of either case.
@@ -57,6 +60,7 @@ typedef struct mjson_heartbeat {
     enum repl_role role;
     uint64_t last_lsn, durable_lsn, commit_lsn;
     uint64_t floor; /* "floor": the node acts at no version up to this one */
+    bool can_drain; /* "drain": true */
 } mjson_heartbeat;
 
 /* out gets 16 hex digits and a NUL. */

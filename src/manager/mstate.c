@@ -97,6 +97,7 @@ mstate_node *mstate_heartbeat(mstate *st, const mjson_heartbeat *hb, int64_t now
     n->role = hb->role;
     n->last_lsn = hb->last_lsn;
     n->floor = hb->floor;
+    n->can_drain = hb->can_drain;
     n->durable_lsn = hb->durable_lsn;
     n->commit_lsn = hb->commit_lsn;
     *must_store = !n->stored;

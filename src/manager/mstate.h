@@ -41,6 +41,7 @@ typedef struct mstate_node {
     enum repl_role role;
     uint64_t last_lsn, durable_lsn, commit_lsn;
     uint64_t floor; /* as reported: it acts at no version up to this */
+    bool can_drain; /* as reported: it takes CAIRN DRAIN (a switchover hands over) */
     /* restart detection (manager's, this term): the last non-zero version
      * the node reported, and the version given to it as a restarted lone
      * primary (so a node that never adopts it is not bumped again) */
