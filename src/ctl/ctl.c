@@ -4,7 +4,10 @@
  * One request, one reply, on a private libuv loop:
  *
  *   try(addr) -> rconn_send -> on_reply
- *     no reply (down)        -> try the next address of --manager
+ *     no reply (down)        -> try the next address of --manager, unless the
+ *                               request may have reached it and is not safe
+ *                               to repeat (switchover, shard create): then
+ *                               its outcome is unknown, and ctl says so
  *     -NOTACTIVE host:port   -> try host:port (once), else the next address
  *     -TRYAGAIN              -> the same address again after 300 ms (a few times)
  *     anything else          -> done: print it
@@ -42,6 +45,8 @@ typedef struct ctl_call {
     char cur[256];
     size_t argc;
     const char *argv[8];
+    bool once;                /* not safe to send twice */
+    int64_t reply_timeout_ms; /* the manager may take this long to answer */
     rconn_t *conn;
     resp_value *reply; /* the final reply, or NULL */
     char err[1024];    /* why there is none */
@@ -83,6 +88,13 @@ static void on_reply(void *arg, const char *reply, size_t len)
     ctl_call *c = arg;
     rconn_destroy(c->conn);
     c->conn = NULL;
+    if (!reply && c->once && len == RCONN_MAYBE_SENT) {
+        snprintf(c->err, sizeof(c->err),
+                 "lost manager %s after sending the request: whether it was carried out is "
+                 "unknown (see cairn ctl status)",
+                 c->cur);
+        return;
+    }
     if (!reply) {
         snprintf(c->err, sizeof(c->err), "cannot reach a manager at %s", c->cur);
         try_next(c);
@@ -122,7 +134,7 @@ static void try_addr(ctl_call *c, const char *addr)
     }
     snprintf(c->tried[c->ntried++], sizeof(c->tried[0]), "%s", addr);
     snprintf(c->cur, sizeof(c->cur), "%s", addr);
-    rconn_opts o = {.connect_timeout_ms = 1000, .reply_timeout_ms = 10000};
+    rconn_opts o = {.connect_timeout_ms = 1000, .reply_timeout_ms = c->reply_timeout_ms};
     c->conn = rconn_create(&c->loop, addr, &o);
     if (!c->conn) {
         snprintf(c->err, sizeof(c->err), "bad manager address '%s' (want host:port)", addr);
@@ -137,10 +149,14 @@ static void try_addr(ctl_call *c, const char *addr)
 }
 
 /* Send argv to the active manager; returns its reply (caller frees) or
- * NULL with the reason in err. */
-static resp_value *call(char *managers, size_t argc, const char **argv, char *err, size_t errlen)
+ * NULL with the reason in err.  `once`: the request changes something and
+ * must not be sent again once it may have arrived. */
+static resp_value *call(char *managers, size_t argc, const char **argv, bool once,
+                        int64_t reply_timeout_ms, char *err, size_t errlen)
 {
     ctl_call *c = cairn_calloc(1, sizeof(*c));
+    c->once = once;
+    c->reply_timeout_ms = reply_timeout_ms;
     for (char *save = NULL, *a = strtok_r(managers, ",", &save); a && c->naddrs < CTL_MAX_ADDRS;
          a = strtok_r(NULL, ",", &save))
         if (*a) c->addrs[c->naddrs++] = a;
@@ -170,7 +186,8 @@ static void usage(FILE *f)
             "  topology                    the TOPOLOGY JSON that gateways read\n"
             "  shard create --replicas N   create a shard on N spare nodes\n"
             "  switchover SHARD [NODE]     move the primary role to NODE (id or host:port),\n"
-            "                              or to the most caught-up secondary\n"
+            "                              or to the most caught-up secondary; the primary\n"
+            "                              drains first, so no write fails or is lost\n"
             "  node weight NODE W          set a node's weight\n"
             "--manager defaults to 127.0.0.1:7100; every address is tried until one is active.\n");
 }
@@ -228,6 +245,8 @@ int ctl_main(int argc, char **argv)
     size_t nreq = 0;
     enum { OUT_STATUS, OUT_RAW, OUT_CONFIG, OUT_OK } kind;
     const char *title = "";
+    bool once = false;
+    int64_t wait_ms = 10000;
     req[nreq++] = "CAIRN";
     if (strcmp(words[0], "status") == 0 && nw == 1) {
         req[nreq++] = "STATUS";
@@ -239,12 +258,15 @@ int ctl_main(int argc, char **argv)
         if (!replicas) return fail("shard create: --replicas N is required");
         req[nreq++] = "SHARD-CREATE";
         req[nreq++] = replicas;
+        once = true;
         kind = json ? OUT_RAW : OUT_CONFIG;
         title = "created";
     } else if (strcmp(words[0], "switchover") == 0 && (nw == 2 || nw == 3)) {
         req[nreq++] = "SWITCHOVER";
         req[nreq++] = words[1];
         if (nw == 3) req[nreq++] = words[2];
+        once = true;
+        wait_ms = 70000; /* a drain (--switchover-timeout, up to 60 s) and its confirmation */
         kind = json ? OUT_RAW : OUT_CONFIG;
         title = "switched over";
     } else if (strcmp(words[0], "node") == 0 && nw == 4 && strcmp(words[1], "weight") == 0) {
@@ -258,7 +280,7 @@ int ctl_main(int argc, char **argv)
     }
 
     char err[1024];
-    resp_value *v = call(managers, nreq, req, err, sizeof(err));
+    resp_value *v = call(managers, nreq, req, once, wait_ms, err, sizeof(err));
     if (!v) return fail("%s", err);
     int code = 0;
     if (v->type == RESP_ERROR) {

@@ -7,7 +7,8 @@
  *                                 p50/p99/p999 latency, ejected / slow start)
  *     topology                    raw TOPOLOGY JSON (what gateways see)
  *     shard create --replicas N   new shard on N spare nodes
- *     switchover SHARD [NODE]     move the primary role (NODE: id or host:port)
+ *     switchover SHARD [NODE]     move the primary role (NODE: id or host:port) once
+ *                                 the primary has drained; prints the pause
  *     node weight NODE W          set a node's weight
  *
  * Talks RESP to the managers through net/rconn, trying each address until

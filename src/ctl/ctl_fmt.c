@@ -190,6 +190,13 @@ int ctl_fmt_config(const char *text, size_t len, const char *title, cairn_buf *o
             outf(out, "  %-10s %s %s\n", names[r], s, str(addrs, s, "?"));
         }
     }
+    json_t *so = json_object_get(j, "switchover");
+    if (json_is_object(so) && json_is_true(json_object_get(so, "drained"))) {
+        outf(out, "  no reads or writes for %lld ms: the old primary drained at LSN %lld%s\n",
+             num(so, "paused_ms", 0), num(so, "drained_lsn", 0),
+             json_is_true(json_object_get(so, "serving")) ? ""
+                                                          : " (the new primary does not serve yet)");
+    }
     json_decref(j);
     return 0;
 }

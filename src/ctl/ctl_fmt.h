@@ -14,7 +14,8 @@
 int ctl_fmt_status(const char *json, size_t len, cairn_buf *out);
 
 /* A shard configuration reply -> one line per role, headed by `title`
- * ("created", "switched over", ...). */
+ * ("created", "switched over", ...); a switchover's reply adds a line
+ * with how long the shard served no writes. */
 int ctl_fmt_config(const char *json, size_t len, const char *title, cairn_buf *out);
 
 #endif
