@@ -101,7 +101,7 @@ cairn_cluster() {
     local mpid=$SPAWNED
     mgr_active() { alive_or_die "$mpid" "$BASE/$name-manager.log"; cli -p "$mport" info | grep -q '^active:\(yes\|1\)'; }
     wait_for "manager $name active" mgr_active
-    NODE_PORTS=()
+    NODE_PORTS=() NODE_PIDS=()
     for ((i = 1; i <= nshards; i++)); do
         free_port; local np=$REPLY
         mkdir -p "$BASE/$name-n$i"
@@ -109,6 +109,7 @@ cairn_cluster() {
             --dir "$BASE/$name-n$i" --fsync no --manager "$MGR"
         wait_ready "$SPAWNED" "$np" "$BASE/$name-n$i.log"
         NODE_PORTS+=("$np")
+        NODE_PIDS+=("$SPAWNED")
     done
     for ((i = 1; i <= nshards; i++)); do
         wait_for "cairn ctl shard create ($name, shard $i)" \
@@ -118,6 +119,7 @@ cairn_cluster() {
     # shellcheck disable=SC2086  # GW_ARGS is a list of flags
     spawn "$BASE/$name-gateway.log" "$CAIRN_BIN" gateway --port "$GW_PORT" --manager "$MGR" $GW_ARGS
     local gpid=$SPAWNED
+    GW_PID=$gpid
     gw_ok() {
         alive_or_die "$gpid" "$BASE/$name-gateway.log"
         [[ $(cli -p "$GW_PORT" info | tr -d '\r' | awk -F: '$1 == "shards" { print $2 }') == "$nshards" ]] &&
@@ -159,6 +161,7 @@ start_twemproxy() {
     spawn "$BASE/nutcracker.out" "$NUTCRACKER" -c "$conf" -s "$stats" -a 127.0.0.1 \
         -p "$BASE/nutcracker.pid" -o "$BASE/nutcracker.log" -v 4
     local tpid=$SPAWNED
+    TW_PID=$tpid
     tw_ok() { alive_or_die "$tpid" "$BASE/nutcracker.log"; [[ $(cli -p "$TW_PORT" set __bench_probe__ 1) == OK ]]; }
     wait_for "twemproxy answering SET" tw_ok
     TW_BACKENDS=("${ports[@]}")
@@ -180,12 +183,20 @@ rb() {
 }
 
 declare -A RES   # RES[system,depth,op] = "r1 r2 r3"
+declare -A CPU   # CPU[system,depth] = "us1 us2 us3": the measured process's CPU per request
 
-measure() { # measure SYSTEM PORT DEPTH
-    local sys=$1 port=$2 depth=$3 s g
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system
+
+measure() { # measure SYSTEM PORT DEPTH PID: PID is the process whose CPU time per request is kept
+    local sys=$1 port=$2 depth=$3 pid=$4 s g t0 t1 n
+    t0=$(cpu_ticks "$pid")
     read -r s g < <(rb "$port" "$depth")
+    t1=$(cpu_ticks "$pid")
+    if ((depth == 1)); then n=$N_P1; else n=$N_P16; fi
     RES[$sys,$depth,SET]+="$s "
     RES[$sys,$depth,GET]+="$g "
+    CPU[$sys,$depth]+="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.2f", d * 1e6 / hz / (2 * n) }') "
     log "  $sys -P $depth: SET $s GET $g"
 }
 
@@ -215,11 +226,11 @@ T0=$SECONDS
 log "cairn gateway benchmark: rounds $ROUNDS, -c $CLIENTS, -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16)$([[ ${BENCH_QUICK:-0} == 1 ]] && echo ', QUICK')"
 start_etcd
 cairn_cluster gw3 3
-GW3_PORT=$GW_PORT
+GW3_PORT=$GW_PORT GW3_PID=$GW_PID
 CAIRN3_NODES=("${NODE_PORTS[@]}")
 cairn_cluster gw1 1
-GW1_PORT=$GW_PORT
-DIRECT_PORT=${NODE_PORTS[0]}
+GW1_PORT=$GW_PORT GW1_PID=$GW_PID
+DIRECT_PORT=${NODE_PORTS[0]} DIRECT_PID=${NODE_PIDS[0]}
 start_twemproxy
 log "up in $((SECONDS - T0)) s: cairn gateway :$GW3_PORT -> nodes ${CAIRN3_NODES[*]}; twemproxy :$TW_PORT -> redis ${TW_BACKENDS[*]}; gateway :$GW1_PORT -> node :$DIRECT_PORT"
 
@@ -228,15 +239,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for depth in 1 16; do
         # alternate which system goes first, so drift hits both alike
         if ((round % 2)); then
-            measure cairn "$GW3_PORT" "$depth"
-            measure twemproxy "$TW_PORT" "$depth"
-            measure gateway1 "$GW1_PORT" "$depth"
-            measure direct "$DIRECT_PORT" "$depth"
+            measure cairn "$GW3_PORT" "$depth" "$GW3_PID"
+            measure twemproxy "$TW_PORT" "$depth" "$TW_PID"
+            measure gateway1 "$GW1_PORT" "$depth" "$GW1_PID"
+            measure direct "$DIRECT_PORT" "$depth" "$DIRECT_PID"
         else
-            measure twemproxy "$TW_PORT" "$depth"
-            measure cairn "$GW3_PORT" "$depth"
-            measure direct "$DIRECT_PORT" "$depth"
-            measure gateway1 "$GW1_PORT" "$depth"
+            measure twemproxy "$TW_PORT" "$depth" "$TW_PID"
+            measure cairn "$GW3_PORT" "$depth" "$GW3_PID"
+            measure direct "$DIRECT_PORT" "$depth" "$DIRECT_PID"
+            measure gateway1 "$GW1_PORT" "$depth" "$GW1_PID"
         fi
     done
 done
@@ -275,6 +286,21 @@ for depth in 1 16; do
     done
 done
 echo "    goal: gateway cost 1 - gateway/direct <= 20%: $([[ $pass2 == 1 ]] && echo MET || echo NOT MET)"
+echo
+echo "(3) CPU time per request (user + system, from /proc, SET and GET runs together), in microseconds:"
+echo "    the proxies' own cost, which throughput on a machine this small mixes with everything else"
+printf '    %-6s %10s %10s %7s   %12s %12s %7s\n' depth cairn-gw twemproxy ratio "gw (1 shard)" "node direct" ratio
+for depth in 1 16; do
+    # shellcheck disable=SC2086  # the runs are a space-separated list
+    cg=$(median ${CPU[cairn,$depth]}) tw=$(median ${CPU[twemproxy,$depth]})
+    # shellcheck disable=SC2086
+    g1=$(median ${CPU[gateway1,$depth]}) nd=$(median ${CPU[direct,$depth]})
+    printf '    -P %-3s %10.2f %10.2f %6.2fx   %12.2f %12.2f %6.2fx\n' "$depth" "$cg" "$tw" \
+        "$(awk -v a="$cg" -v b="$tw" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$g1" "$nd" \
+        "$(awk -v a="$g1" -v b="$nd" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+done
+echo "    (the first ratio: cairn gateway CPU / twemproxy CPU per request, lower is better; the second:"
+echo "     gateway CPU / the node's own CPU per request when clients talk to it directly)"
 echo
 echo "    raw rps per run (SET/GET): "
 for sys in cairn twemproxy gateway1 direct; do
