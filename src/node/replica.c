@@ -1019,7 +1019,12 @@ static void cmd_drain(client_t *c, replica_t *rp)
     int64_t now = now_ms();
     hand_over(rp); /* entries logged this turn belong before the fence */
     bool was = repl_drain_state(rp->r) != REPL_DRAIN_NONE;
-    repl_drain_start(rp->r, version, now + (int64_t)ms, now);
+    if (!repl_drain_start(rp->r, version, now + (int64_t)ms, now)) {
+        reply_errorf(&c->out, "ERR this primary has seen a configuration newer than %" PRIu64
+                              " and acts on nothing until it arrives",
+                     version);
+        return;
+    }
     if (!was)
         log_notice("handing over shard %" PRIu32 " (configuration %" PRIu64
                    ") to %016" PRIx64 ": no reads or writes for at most %" PRIu64
