@@ -16,6 +16,8 @@
  *   PROMOTE learner                pl_promote        learner joins the secondaries
  *   SHARD-CREATE replicas          pl_create         new shard (version 1) on spare nodes
  *   SWITCHOVER [target]            pl_switchover     target primary, old primary secondary
+ *                                                    (written once the old primary has
+ *                                                    drained: handover.h)
  *   (every 200 ms)                 pl_repair         drop a dead learner / add a spare learner
  *   HEARTBEAT of a restarted lone primary
  *                                  pl_restarted      same members, new version
