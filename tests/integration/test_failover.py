@@ -35,24 +35,46 @@ attempt is recorded (history.py) and afterwards:
                          no reconfiguration (version and primary unchanged),
                          writes continue throughout, a manager is active again,
                          and a later kill -9 of the primary is still handled
+  f  switchover          cairn ctl switchover four times (to each secondary and
+                         back) under the load: each succeeds, the new primary
+                         is the one asked for, the pause ctl prints and the
+                         longest write gap stay under SWITCH_PAUSE, and the
+                         clients see only refusals (TRYAGAIN / NOTPRIMARY,
+                         retried) -- no broken connection, no unknown outcome
+  g  switchover_manager_killed
+                         a secondary is SIGSTOPped so the primary cannot drain,
+                         ctl switchover starts, the active manager is killed -9
+                         while the primary drains, the secondary resumes: ctl
+                         says the outcome is unknown, the primary drains,
+                         stays fenced and serves again on its own at its drain
+                         deadline (2 s), in the same configuration (the standby
+                         manager changes nothing); writes continue
+  h  switchover_given_up a secondary is SIGSTOPped so the primary cannot drain
+                         within --switchover-timeout 400: ctl switchover fails
+                         with the reason, the primary serves again at once (RESUME),
+                         the write it held is answered OK once the secondary
+                         resumes, and the configuration is unchanged
 
 Per-scenario figures (ops, outcomes, error kinds, longest span without an
 acknowledged write, failover time) are printed and summarised at the end of
 the module.  Budgets scale with CAIRN_TIME_SCALE (3 for ASan builds).
 """
 import os
+import re
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from cairnlib import CAIRN_BIN, ETCD_BIN, Resp, RespError, resp_encode
+from cairnlib import CAIRN_BIN, ETCD_BIN, Resp, RespError, resp_encode, wait_until
 from cluster import TIME_SCALE, Cluster, ClusterClient, Load
 from history import History, check_acknowledged_present, check_linearizable
 
 FAILOVER_BUDGET = 2.5 * TIME_SCALE   # kill/pause of the primary -> next acked write
 MANAGER_GAP = 1.0 * TIME_SCALE       # longest write gap allowed while managers/etcd change
+SWITCH_PAUSE = 1.0 * TIME_SCALE      # longest write gap allowed across a planned switchover
 PRE_FAULT = 1.5                      # seconds of load before the fault
 ETCD_DOWN = 3.0                      # > the managers' --lease-ttl 2
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -91,8 +113,10 @@ class _nullcontext:
 def make_cluster(tmp_path):
     made = []
 
-    def make(**kw):
+    def make(manager_args=(), **kw):
         c = Cluster(base=tmp_path, **kw)
+        for m in c.managers:
+            m.args += list(manager_args)
         made.append(c)
         try:
             return c.start()
@@ -551,3 +575,142 @@ def test_pipeline_mixes_large_reads_and_held_writes(make_cluster):
             assert r.call("GET", f"k{i}-1") == f"{i}-1".encode()
     finally:
         r.close()
+
+
+# ---- f ---------------------------------------------------------------------------
+
+def test_switchover_back_and_forth_under_load(make_cluster):
+    """A planned switchover drains the primary first: no acknowledged write
+    is lost, no client sees anything but a refusal it can retry, and writes
+    pause only briefly (far less than a lease: the new primary need not wait
+    out the leases it granted the fenced one)."""
+    cl = make_cluster()
+    h = History()
+    load = Load(cl, h).start()
+    time.sleep(1.0)
+    first = cl.wait_primary()
+    a, b = [n for n in cl.nodes if n is not first]
+    pauses, gaps, versions = [], [], []
+    for target in (a, first, b, first):
+        t0 = h.now()
+        out = cl.ctl("switchover", "1", target.id)
+        assert out.returncode == 0, out.stdout + out.stderr
+        m = re.search(r"no reads or writes for (\d+) ms: the old primary drained at LSN (\d+)",
+                      out.stdout)
+        assert m, out.stdout
+        pauses.append(int(m.group(1)))
+        cfg = cl.config()
+        assert cfg["primary"] == target.id, (target.name, cfg)
+        versions.append(cfg["version"])
+        assert wait_writes_after(load, h.now(), 5 * TIME_SCALE), "no write after the switchover"
+        time.sleep(0.3)
+        gaps.append(round(load.write_gaps(t0, h.now())[0], 3))
+    st = settle(cl, load, "f switchover x4", {"paused_ms": pauses, "write_gaps_s": gaps,
+                                              "versions": versions})
+    assert versions == list(range(versions[0], versions[0] + 4))
+    assert max(gaps) < SWITCH_PAUSE, f"writes stalled {max(gaps)}s across a switchover"
+    assert max(pauses) < SWITCH_PAUSE * 1000, f"ctl reported pauses of {pauses} ms"
+    assert st["info"] == 0, f"outcome-unknown operations across planned switchovers: {st}"
+    assert set(st["errors"]) <= {"NOTPRIMARY", "TRYAGAIN"}, st["errors"]
+    assert not load.gaveup, load.gaveup[:5]
+    assert st["ok"] > 100
+
+
+# ---- g ---------------------------------------------------------------------------
+
+def _handover(node):
+    return node.client(timeout=2).info("replication").get("handover")
+
+
+def test_switchover_manager_killed_mid_drain(make_cluster):
+    """The manager dies while the primary drains: nothing wedges.  The
+    primary finishes draining, stays fenced (the configuration never
+    changes), and serves again by itself at its drain deadline."""
+    # Leases long enough that the secondary may be stopped for the few
+    # hundred ms this takes without the primary asking to remove it.
+    lease = int(1000 * TIME_SCALE)
+    cl = make_cluster(managers=2, lease_ms=lease, grace_ms=2 * lease)
+    h = History()
+    load = Load(cl, h).start()
+    time.sleep(1.0)
+    p = cl.wait_primary()
+    cfg0 = cl.config()
+    blocker, target = [n for n in cl.nodes if n is not p]
+    m = cl.active_manager()
+    ctl = None
+    # While the blocker is stopped the primary's commit index cannot move,
+    # so it cannot drain, and it answers nothing (every reply waits for
+    # the commit index): the manager's log says when the drain starts.
+    cl.pause(blocker)
+    try:
+        time.sleep(0.05)  # writes reach the primary, uncommitted
+        ctl = subprocess.Popen([CAIRN_BIN, "ctl", "--manager", m.addr, "switchover", "1",
+                                target.id], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        wait_until(lambda: "hands over to" in m.log(), timeout=3 * TIME_SCALE, interval=0.005,
+                   what="the manager starting the hand-over")
+        time.sleep(0.05)  # DRAIN reaches the primary
+        t_drain = h.now()
+        m.kill()
+    finally:
+        cl.resume(blocker)
+    out, err = ctl.communicate(timeout=30 * TIME_SCALE)
+    assert ctl.returncode == 1 and "unknown" in err, (ctl.returncode, out, err)
+    # It drains once the blocker answers, and waits for a configuration
+    # that no manager will write...
+    wait_until(lambda: _handover(p) == "drained", timeout=1.5, interval=0.01,
+               what="the primary drained")
+    assert cl.status(p)["serving"] is False
+    # ... until its own deadline (2 s after DRAIN reached it).
+    wait_until(lambda: _handover(p) == "none" and cl.status(p)["serving"],
+               timeout=5 * TIME_SCALE, interval=0.01, what="the primary serving again")
+    back = h.now() - t_drain
+    assert wait_writes_after(load, h.now(), 5 * TIME_SCALE), "no write after the primary resumed"
+    time.sleep(0.5)
+    cfg1 = cl.config()  # the standby's, active by now or soon
+    st = settle(cl, load, "g switchover, manager killed mid-drain", {
+        "serving_again_after_s": round(back, 3), "versions": (cfg0["version"], cfg1["version"])})
+    assert 1.5 <= back <= 2.0 + 1.5 * TIME_SCALE, f"the primary served again {back:.2f}s after DRAIN"
+    assert cfg1["version"] == cfg0["version"] and cfg1["primary"] == p.id == cfg0["primary"], \
+        f"the configuration changed: {cfg0} -> {cfg1}"
+    assert cl.primary() is p
+    assert st["ok"] > 100
+
+
+# ---- h ---------------------------------------------------------------------------
+
+def test_switchover_that_cannot_drain_is_given_up(make_cluster):
+    lease = int(1000 * TIME_SCALE)
+    cl = make_cluster(lease_ms=lease, grace_ms=2 * lease,
+                      manager_args=["--switchover-timeout", "400"])
+    p = cl.wait_primary()
+    cfg0 = cl.config()
+    blocker, target = [n for n in cl.nodes if n is not p]
+    held = Resp(p.port, timeout=10 * TIME_SCALE)
+    try:
+        cl.pause(blocker)
+        try:
+            held.send(resp_encode("SET", "held", "1"))  # logged, not committed
+            time.sleep(0.05)
+            t0 = time.monotonic()
+            out = cl.ctl("switchover", "1", target.id)
+            took = time.monotonic() - t0
+        finally:
+            cl.resume(blocker)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "did not drain within" in out.stderr and "the primary serves again" in out.stderr, \
+            out.stderr
+        assert took < 0.4 + 1.0 * TIME_SCALE, f"ctl took {took:.2f}s"
+        assert held.read() == b"OK"  # committed once the blocker answered
+    finally:
+        held.close()
+    wait_until(lambda: cl.primary() is p, timeout=2 * TIME_SCALE, interval=0.02,
+               what="the primary serving again")
+    r = Resp(p.port, timeout=5 * TIME_SCALE)
+    try:
+        assert r.call("SET", "after", "2") == b"OK"
+        assert r.call("GET", "held") == b"1"
+    finally:
+        r.close()
+    cfg1 = cl.config()
+    assert (cfg1["version"], cfg1["primary"]) == (cfg0["version"], cfg0["primary"]), (cfg0, cfg1)
