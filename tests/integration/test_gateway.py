@@ -1371,14 +1371,10 @@ def _check_exactly_once(c, workers, summary):
     rc.close()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap: SWITCHOVER does not yet fence the old primary and drain its "
-    "uncommitted writes before the configuration changes, so writes in flight "
-    "get 'outcome unknown' errors (never applied twice, never lost if acknowledged)"))
 def test_switchover_through_gateway_is_invisible(repl3):
-    """cairn ctl switchover under load: requests refused by the old primary
-    are retried by the gateway, so clients see no error at all, and every
-    write is applied exactly once."""
+    """cairn ctl switchover under load: the old primary drains first (its
+    refusals, TRYAGAIN then NOTPRIMARY, are retried by the gateway), so
+    clients see no error at all, and every write is applied exactly once."""
     c = repl3
     group = list(c.shard_nodes().values())[0]
     old = group[0]
@@ -1386,6 +1382,7 @@ def test_switchover_through_gateway_is_invisible(repl3):
     def switch():
         out = c.ctl("switchover", str(list(c.shard_nodes())[0]))
         assert out.returncode == 0, out.stdout + out.stderr
+        assert "the old primary drained at LSN" in out.stdout, out.stdout
         wait_until(lambda: c.shard_nodes()[list(c.shard_nodes())[0]][0] is not old, timeout=10,
                    what="a new primary after switchover")
         return c.shard_nodes()[list(c.shard_nodes())[0]][0]
