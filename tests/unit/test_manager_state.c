@@ -180,8 +180,9 @@ static void heartbeat_full_and_minimal(void **state)
     char err[256];
     const char *full = "{\"id\":\"a1\",\"addr\":\"127.0.0.1:7001\",\"zone\":\"z\",\"weight\":2,"
                        "\"shard\":3,\"version\":9,\"role\":\"secondary\",\"last_lsn\":120,"
-                       "\"durable_lsn\":119,\"commit_lsn\":118}";
+                       "\"durable_lsn\":119,\"commit_lsn\":118,\"drain\":true}";
     assert_int_equal(mjson_heartbeat_decode(full, strlen(full), &h, err, sizeof(err)), 0);
+    assert_true(h.can_drain); /* the node takes CAIRN DRAIN (a switchover drains it) */
     assert_int_equal(h.node.id, 0xa1);
     assert_string_equal(h.node.addr, "127.0.0.1:7001");
     assert_string_equal(h.node.zone, "z");
@@ -196,6 +197,7 @@ static void heartbeat_full_and_minimal(void **state)
     const char *min = "{\"id\":\"a1\",\"addr\":\"h:1\",\"shard\":null}";
     assert_int_equal(mjson_heartbeat_decode(min, strlen(min), &h, err, sizeof(err)), 0);
     assert_false(h.has_weight);
+    assert_false(h.can_drain);
     assert_int_equal(h.shard, 0);
     assert_int_equal(h.role, REPL_NONE);
 }
@@ -219,6 +221,7 @@ static void heartbeat_refusals(void **state)
          "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
          "longer than 63"},
         {"{\"id\":\"a1\",\"addr\":\"h:1\",\"shard\":4294967296}", "\"shard\" out of range"},
+        {"{\"id\":\"a1\",\"addr\":\"h:1\",\"drain\":1}", "\"drain\" must be true or false"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         mjson_heartbeat h;
@@ -289,9 +292,11 @@ static void heartbeat_registers_once(void **state)
     n->stored = true; /* the manager wrote it */
     n->mod_rev = 10;
     h.last_lsn = 50;
+    h.can_drain = true;
     n = mstate_heartbeat(&f->st, &h, 1100, &must);
     assert_false(must);
     assert_int_equal(n->last_lsn, 50);
+    assert_true(n->can_drain);
     assert_int_equal(n->last_seen, 1100);
     assert_true(n->seen);
     /* the weight is the operator's after registration */
