@@ -667,7 +667,9 @@ def test_switchover_manager_killed_mid_drain(make_cluster):
     back = h.now() - t_drain
     assert wait_writes_after(load, h.now(), 5 * TIME_SCALE), "no write after the primary resumed"
     time.sleep(0.5)
-    cfg1 = cl.config()  # the standby's, active by now or soon
+    wait_until(lambda: cl.active_manager() is not None, timeout=15 * TIME_SCALE, interval=0.1,
+               what="the standby manager active")
+    cfg1 = cl.config()
     st = settle(cl, load, "g switchover, manager killed mid-drain", {
         "serving_again_after_s": round(back, 3), "versions": (cfg0["version"], cfg1["version"])})
     assert 1.5 <= back <= 2.0 + 1.5 * TIME_SCALE, f"the primary served again {back:.2f}s after DRAIN"
