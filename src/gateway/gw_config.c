@@ -1,5 +1,6 @@
 #include "gateway/gw_config.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,9 @@ const cfg_def gw_config_table[] = {
      .max = 600000},
     {.name = "loglevel", .type = CFG_ENUM, .offset = OFF(loglevel), .def = "notice", .enums = loglevels},
     {.name = "logfile", .type = CFG_STRING, .offset = OFF(logfile), .def = ""},
+    /* Not CFG_IMMUTABLE: Redis lets CONFIG SET change it (clients already
+     * authenticated stay so); the gateway has no CONFIG SET today. */
+    {.name = "requirepass", .type = CFG_STRING, .offset = OFF(requirepass), .def = ""},
     {.name = NULL},
 };
 
@@ -73,4 +77,28 @@ void gw_config_free(gw_config *c)
     cfg_free(gw_config_table, c);
     cairn_free(c->config_file);
     c->config_file = NULL;
+}
+
+bool gw_config_auth_required(const gw_config *c) { return c->requirepass && c->requirepass[0]; }
+
+bool gw_config_password_ok(const gw_config *c, const char *pass, size_t len)
+{
+    const unsigned char *want = (const unsigned char *)c->requirepass;
+    size_t n = strlen(c->requirepass);
+    /* One pass over the password whatever the guess: no early exit, and the
+     * guess is read cyclically so its length does not steer the loop. */
+    volatile unsigned char diff = (unsigned char)(len != n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char g = len ? (unsigned char)pass[i % len] : 0;
+        diff |= (unsigned char)(want[i] ^ g);
+    }
+    return diff == 0;
+}
+
+bool gw_config_exposed(const gw_config *c)
+{
+    if (gw_config_auth_required(c)) return false;
+    struct in_addr a;
+    if (inet_pton(AF_INET, c->bind, &a) != 1) return true;
+    return (ntohl(a.s_addr) >> 24) != 127;
 }

@@ -1,10 +1,12 @@
 /*
- * gw_config.h — the gateway's settings (flags or a `name value` file).
+ * gw_config.h — the gateway's settings (flags or a `name value` file), and
+ * the checks that read the secret among them (requirepass).
  */
 #ifndef CAIRN_GW_CONFIG_H
 #define CAIRN_GW_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/config.h"
@@ -21,6 +23,7 @@ typedef struct gw_config {
     int64_t retry_ms;        /* retry budget for refused requests, default 3000 */
     int64_t maxclients;      /* default 10000 */
     int64_t slow_start_ms;   /* traffic ramp for a re-admitted node, default 5000 */
+    char *requirepass;       /* the default user's password; "" (default) = no AUTH needed */
     int loglevel;
     char *logfile;
     char *config_file;
@@ -29,5 +32,17 @@ typedef struct gw_config {
 extern const cfg_def gw_config_table[];
 int gw_config_load(gw_config *c, int argc, char **argv, int first, char *err, size_t errlen);
 void gw_config_free(gw_config *c);
+
+/* True when clients must AUTH before anything else (requirepass is set). */
+bool gw_config_auth_required(const gw_config *c);
+
+/* True when `pass` (len bytes, not NUL-terminated) is requirepass.  The time
+ * taken depends only on requirepass's length: not on the guess, nor on where
+ * it first differs.  Precondition: gw_config_auth_required(c). */
+bool gw_config_password_ok(const gw_config *c, const char *pass, size_t len);
+
+/* True when `bind` is reachable from other hosts (not 127.0.0.0/8) while no
+ * password is set: worth a warning at start. */
+bool gw_config_exposed(const gw_config *c);
 
 #endif
