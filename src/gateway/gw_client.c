@@ -790,6 +790,136 @@ static int parse_read_policy(const resp_arg *a)
     return -1;
 }
 
+/* ---- authentication ----
+ *
+ * Redis 7.0's default user under `requirepass` (checked against
+ * redis-server 7.0.15).  A client starts authenticated when no password is
+ * set.  Until it is, every command but AUTH, HELLO and QUIT (the no-auth
+ * commands of the node's table) answers -NOAUTH, after the unknown-command
+ * and arity checks, as Redis orders them.  AUTH and HELLO answer locally,
+ * so their effect applies at parse time, in request order: a request
+ * pipelined before AUTH in the same read is still refused.  A failed AUTH
+ * leaves an authenticated client authenticated.  The gateway's own
+ * connections to the nodes never send AUTH.  Inside MULTI, AUTH and HELLO
+ * are refused like the gateway's other local commands (gw_tx.c); Redis
+ * queues them. */
+
+static const char WRONGPASS[] = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/* Answers (and returns true) when an unauthenticated client's request must
+ * be refused before it runs. */
+static bool auth_refused(gw_client *c, size_t argc, const resp_arg *argv)
+{
+    const cmd_def *d = cmd_lookup(argv[0].p, argv[0].len);
+    if (!d) {
+        gwc_reply_unknown(c, argc, argv);
+    } else if ((d->arity > 0 && (int64_t)argc != d->arity) || (int64_t)argc < -(int64_t)d->arity) {
+        gwc_local_error(c, "ERR wrong number of arguments for '%s' command", d->name);
+    } else if (d->flags & CMD_NOAUTH) {
+        return false;
+    } else if (strcmp(d->name, "exec") == 0) { /* Redis's rejectCommand for EXEC */
+        gwc_local_error(c, "EXECABORT Transaction discarded because of: NOAUTH Authentication required.");
+    } else {
+        gwc_local_error(c, "NOAUTH Authentication required.");
+    }
+    return true;
+}
+
+/* The default user's credentials (user names are case-sensitive); with no
+ * requirepass any password will do.  Authenticates c on success. */
+static bool auth_check(gw_client *c, const resp_arg *user, const resp_arg *pass)
+{
+    const gw_config *cfg = &c->g->cfg;
+    bool ok = user->len == 7 && memcmp(user->p, "default", 7) == 0;
+    if (gw_config_auth_required(cfg) && !gw_config_password_ok(cfg, pass->p, pass->len)) ok = false;
+    if (ok) c->authed = true;
+    return ok;
+}
+
+/* AUTH [username] password */
+static void auth_cmd(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *argv)
+{
+    static const resp_arg def = {"default", 7};
+    if (argc > 3) reply_error(b, "ERR syntax error");
+    else if (argc == 2 && !gw_config_auth_required(&c->g->cfg))
+        reply_error(b, "ERR AUTH <password> called without any password configured for the default "
+                       "user. Are you sure your configuration is correct?");
+    else if (auth_check(c, argc == 2 ? &def : &argv[1], &argv[argc - 1])) reply_ok(b);
+    else reply_error(b, WRONGPASS);
+}
+
+/* HELLO [protover [AUTH username password] [SETNAME clientname]], in Redis
+ * 7.0's order: the version, then each option as it comes (AUTH takes
+ * effect at once, even if a later option fails), then the NOAUTH check,
+ * then the name.  The gateway speaks RESP2 only. */
+static void hello_cmd(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *argv)
+{
+    size_t j = 1;
+    if (argc >= 2) {
+        int64_t ver;
+        if (!str_to_i64(argv[1].p, argv[1].len, &ver)) {
+            reply_error(b, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver < 2 || ver > 3) {
+            reply_error(b, "NOPROTO unsupported protocol version");
+            return;
+        }
+        if (ver == 3) {
+            reply_error(b, "NOPROTO the cairn gateway speaks RESP2");
+            return;
+        }
+        j = 2;
+    }
+    const resp_arg *name = NULL;
+    for (; j < argc; j++) {
+        size_t more = argc - 1 - j;
+        if (arg_eq(&argv[j], "auth") && more >= 2) {
+            if (!auth_check(c, &argv[j + 1], &argv[j + 2])) {
+                reply_error(b, WRONGPASS);
+                return;
+            }
+            j += 2;
+        } else if (arg_eq(&argv[j], "setname") && more >= 1) {
+            name = &argv[++j];
+            for (size_t i = 0; i < name->len; i++)
+                if (name->p[i] < '!' || name->p[i] > '~') {
+                    reply_error(b, "ERR Client names cannot contain spaces, newlines or special characters.");
+                    return;
+                }
+        } else {
+            int n = (int)(argv[j].len > 128 ? 128 : argv[j].len);
+            reply_errorf(b, "ERR Syntax error in HELLO option '%.*s'", n, argv[j].p);
+            return;
+        }
+    }
+    if (!c->authed) {
+        reply_error(b, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                       "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+                       "the RESP protocol version at the same time");
+        return;
+    }
+    if (name) {
+        cairn_free(c->name);
+        c->name = name->len ? cairn_strndup(name->p, name->len) : NULL;
+    }
+    reply_map(b, 2, 7);
+    reply_bulk_str(b, "server");
+    reply_bulk_str(b, "redis");
+    reply_bulk_str(b, "version");
+    reply_bulk_str(b, "7.0.15");
+    reply_bulk_str(b, "proto");
+    reply_int(b, 2);
+    reply_bulk_str(b, "id");
+    reply_int(b, (int64_t)c->id);
+    reply_bulk_str(b, "mode");
+    reply_bulk_str(b, "cluster-proxy");
+    reply_bulk_str(b, "role");
+    reply_bulk_str(b, "master");
+    reply_bulk_str(b, "modules");
+    reply_array(b, 0);
+}
+
 /* The gateway's own commands; returns false if `name` is not one. */
 static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_arg *argv)
 {
@@ -809,25 +939,9 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
         if (argv[1].len == 1 && argv[1].p[0] == '0') reply_ok(&b);
         else reply_error(&b, "ERR DB index is out of range");
     } else if (strcmp(name, "hello") == 0) {
-        if (argc >= 2 && !(argv[1].len == 1 && argv[1].p[0] == '2')) {
-            reply_error(&b, "NOPROTO the cairn gateway speaks RESP2");
-        } else {
-            reply_map(&b, 2, 7);
-            reply_bulk_str(&b, "server");
-            reply_bulk_str(&b, "redis");
-            reply_bulk_str(&b, "version");
-            reply_bulk_str(&b, "7.0.15");
-            reply_bulk_str(&b, "proto");
-            reply_int(&b, 2);
-            reply_bulk_str(&b, "id");
-            reply_int(&b, (int64_t)c->id);
-            reply_bulk_str(&b, "mode");
-            reply_bulk_str(&b, "cluster-proxy");
-            reply_bulk_str(&b, "role");
-            reply_bulk_str(&b, "master");
-            reply_bulk_str(&b, "modules");
-            reply_array(&b, 0);
-        }
+        hello_cmd(c, &b, argc, argv);
+    } else if (strcmp(name, "auth") == 0) {
+        auth_cmd(c, &b, argc, argv);
     } else if (strcmp(name, "client") == 0) {
         if (arg_eq(&argv[1], "id")) reply_int(&b, (int64_t)c->id);
         else if (arg_eq(&argv[1], "setname") && argc == 3) {
@@ -880,8 +994,7 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
                             "CAIRN READYOURWRITES [on|off]");
         }
     } else if (strcmp(name, "save") == 0 || strcmp(name, "bgsave") == 0 ||
-               strcmp(name, "shutdown") == 0 || strcmp(name, "lastsave") == 0 ||
-               strcmp(name, "auth") == 0) {
+               strcmp(name, "shutdown") == 0 || strcmp(name, "lastsave") == 0) {
         reply_errorf(&b, "ERR cairn gateway: %s is a node command; send it to a node", name);
     } else {
         handled = false;
@@ -945,6 +1058,7 @@ static void route(gw_client *c, size_t argc, const resp_arg *argv, const char *r
 {
     gw_t *g = c->g;
     g->commands++;
+    if (!c->authed && auth_refused(c, argc, argv)) return;
     if (gw_tx_route(c, argc, argv, raw, rawlen)) return;
     const cmd_def *d = cmd_lookup(argv[0].p, argv[0].len);
     if (!d) {
@@ -1112,6 +1226,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->id = ++g->next_client_id;
     c->read_policy = g->read_policy;
     c->ryw = g->cfg.read_your_writes;
+    c->authed = !gw_config_auth_required(&g->cfg);
     c->ctime_ms = clock_ms();
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -1149,6 +1264,9 @@ int gw_listen(gw_t *g)
     g->wprep.data = g;
     rc = uv_tcp_bind(&g->listener, (struct sockaddr *)&addr, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&g->listener, 511, on_connection);
+    if (rc == 0 && gw_config_exposed(&g->cfg))
+        log_warn("listening on %s without requirepass: anyone who can reach it can read and write every "
+                 "key (set --requirepass, or bind 127.0.0.1)", g->cfg.bind);
     return rc;
 }
 

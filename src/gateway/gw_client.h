@@ -70,6 +70,7 @@ struct gw_client {
     gw_client *dnext; /* on g->dirty */
     bool dirty;
     bool close_after;      /* QUIT / protocol error: close once answered */
+    bool authed;           /* AUTH passed, or no requirepass: set at parse time, in order */
     size_t inflight_bytes; /* handed to uv_write, not yet written */
     size_t retrying;       /* requests of this client on the retry queue */
     bool drain_wait;       /* a WATCH / watched EXEC waits for earlier replies */
