@@ -51,12 +51,23 @@ void cmd_quit(client_t *c)
     c->flags |= CLIENT_CLOSE_AFTER_REPLY;
 }
 
-/* Check a username/password pair against requirepass; replies on failure. */
+/* Compare in time that depends on the secret's length only, not on where
+ * a guess first differs. */
+static bool secret_eq(const char *secret, const char *guess, size_t glen)
+{
+    size_t slen = strlen(secret);
+    unsigned char diff = (unsigned char)(slen != glen);
+    for (size_t i = 0; i < slen; i++) diff |= (unsigned char)(secret[i] ^ (i < glen ? guess[i] : 0));
+    return diff == 0;
+}
+
+/* Check a username/password pair against requirepass; replies on failure.
+ * The user is "default", case-sensitive, as Redis's ACL names are. */
 static bool check_auth(client_t *c, const resp_arg *user, const resp_arg *pass)
 {
     const char *rp = c->node->cfg.requirepass;
-    bool ok = arg_eq(user, "default") &&
-              (rp && rp[0] ? (pass->len == strlen(rp) && memcmp(pass->p, rp, pass->len) == 0) : true);
+    bool ok = user->len == 7 && memcmp(user->p, "default", 7) == 0 &&
+              (rp && rp[0] ? secret_eq(rp, pass->p, pass->len) : true);
     if (!ok) {
         reply_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
         return false;
@@ -101,36 +112,34 @@ void cmd_hello(client_t *c)
             return;
         }
     }
-    const resp_arg *user = NULL, *pass = NULL, *name = NULL;
+    /* Options apply in order, as in Redis 7.0: AUTH takes effect at once
+     * (even if a later option fails), SETNAME is checked and set where it
+     * stands; only then must the client be authenticated. */
     for (; j < c->argc; j++) {
         size_t more = c->argc - 1 - j;
         if (arg_eq(&c->argv[j], "auth") && more >= 2) {
-            user = &c->argv[j + 1];
-            pass = &c->argv[j + 2];
+            if (!check_auth(c, &c->argv[j + 1], &c->argv[j + 2])) return;
             j += 2;
         } else if (arg_eq(&c->argv[j], "setname") && more) {
-            name = &c->argv[++j];
+            const resp_arg *name = &c->argv[++j];
+            if (!valid_name(name)) {
+                reply_error(&c->out, "ERR Client names cannot contain spaces, newlines or special characters.");
+                return;
+            }
+            cairn_free(c->name);
+            c->name = name->len ? cairn_strndup(name->p, name->len) : NULL;
         } else {
             reply_errorf(&c->out, "ERR Syntax error in HELLO option '%.*s'", (int)c->argv[j].len,
                          c->argv[j].p);
             return;
         }
     }
-    if (user && !check_auth(c, user, pass)) return;
     if (!(c->flags & CLIENT_AUTHED)) {
         reply_error(&c->out, "NOAUTH HELLO must be called with the client already authenticated, "
-                             "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                             "otherwise the HELLO AUTH <user> <pass> option can be used to "
                              "authenticate the client and select the RESP protocol version at the "
                              "same time");
         return;
-    }
-    if (name) {
-        if (!valid_name(name)) {
-            reply_error(&c->out, "ERR Client names cannot contain spaces, newlines or special characters.");
-            return;
-        }
-        cairn_free(c->name);
-        c->name = name->len ? cairn_strndup(name->p, name->len) : NULL;
     }
     if (ver) c->proto = (int)ver;
     reply_map(&c->out, c->proto, 7);

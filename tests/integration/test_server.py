@@ -18,6 +18,10 @@ What this file covers:
                               DEL still work; bad CONFIG SET values and immutables
   test_requirepass            NOAUTH before AUTH, WRONGPASS, AUTH ok, HELLO 2 AUTH
                               default <pw>, HELLO without auth
+  test_auth_same_as_redis     authsequences (authseq.py) against redis-server 7.0 with
+                              and without requirepass, reply for reply: user names
+                              case-sensitive, HELLO's options in order (AUTH at
+                              once, SETNAME checked in place), Redis's texts
   test_hello_3_raw            HELLO 3 on a raw socket: a '%' map reply, then RESP3
                               replies (null '_', map for CONFIG GET); HELLO SETNAME;
                               bad option; NOPROTO for 4; HELLO 2 switches back
@@ -33,12 +37,14 @@ What this file covers:
   test_select_and_quit        SELECT 0 ok, SELECT 1 error; PING <msg>; QUIT replies
                               +OK and closes
 """
+import shutil
 import time
 
 import pytest
 import redis
 
-from cairnlib import Resp, RespError, bulk_load, wait_until
+from authseq import LOCKED_SEQ, LOCKED_SEQ_2, PASS, PLAIN_SEQ, LockedRedis, replies
+from cairnlib import RedisServer, Resp, RespError, bulk_load, wait_until
 
 
 @pytest.fixture
@@ -336,6 +342,27 @@ def test_config_set_maxmemory_oom(r):
 # --------------------------------------------------------------------------
 # AUTH / HELLO
 # --------------------------------------------------------------------------
+
+def test_auth_same_as_redis(make_node, tmp_path):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server not installed")
+    locked = make_node(args=["--requirepass", PASS], start=False, name="locked")
+    locked.start(wait=False)
+    wait_until(lambda: locked.client(timeout=1, password=PASS).ping(), what="node with requirepass")
+    plain = make_node(name="plain")
+    ref_plain, ref_locked = RedisServer(tmp_path), LockedRedis(tmp_path)
+    try:
+        ref_plain.start()
+        ref_locked.start()
+        for ref, node, seq in ((ref_locked, locked, LOCKED_SEQ), (ref_locked, locked, LOCKED_SEQ_2),
+                               (ref_plain, plain, PLAIN_SEQ)):
+            want, got = replies(ref.port, seq), replies(node.port, seq)
+            diffs = [(cmd, w, g) for cmd, w, g in zip(seq, want, got) if w != g]
+            assert not diffs, "\n".join(f"{cmd}: redis {w!r} node {g!r}" for cmd, w, g in diffs)
+    finally:
+        ref_plain.stop()
+        ref_locked.stop()
+
 
 def test_requirepass(make_node):
     n = make_node(args=["--requirepass", "s3cret pw"], start=False)
