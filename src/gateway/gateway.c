@@ -47,7 +47,9 @@ static void usage(void)
             "usage: cairn gateway [--port 6380] [--bind 127.0.0.1] [--manager HOST:PORT[,...]]\n"
             "                     [--read-policy primary|replica|prefer-replica|any]\n"
             "                     [--policy random|round-robin|weighted-round-robin|least-outstanding|p2c|ewma]\n"
-            "                     [--backend-conns 2] [--timeout-ms 5000] [--retry-ms 3000] [--config FILE]\n");
+            "                     [--read-your-writes yes|no] [--backend-conns 2] [--timeout-ms 5000]\n"
+            "                     [--retry-ms 3000] [--maxclients 10000] [--slow-start-ms 5000]\n"
+            "                     [--requirepass PASSWORD] [--loglevel LEVEL] [--logfile FILE] [--config FILE]\n");
 }
 
 int gateway_main(int argc, char **argv)
