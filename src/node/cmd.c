@@ -269,7 +269,12 @@ void cmd_command(client_t *c)
         return;
     }
     const resp_arg *sub = &c->argv[1];
-    if (arg_eq(sub, "count") && c->argc == 2) {
+    if ((arg_eq(sub, "count") && c->argc != 2) || (arg_eq(sub, "getkeys") && c->argc < 4)) {
+        char err[96];
+        snprintf(err, sizeof(err), "ERR wrong number of arguments for 'command|%s' command",
+                 arg_eq(sub, "count") ? "count" : "getkeys");
+        reply_error(&c->out, err);
+    } else if (arg_eq(sub, "count")) {
         reply_int(&c->out, (int64_t)NCMDS);
     } else if (arg_eq(sub, "list") && c->argc == 2) {
         reply_array(&c->out, NCMDS);
@@ -284,7 +289,7 @@ void cmd_command(client_t *c)
         for (size_t i = 2; i < c->argc; i++) {
             const cmd_def *d = cmd_lookup(c->argv[i].p, c->argv[i].len);
             if (d) reply_cmd_info(c, d);
-            else reply_null_array(&c->out, c->proto);
+            else reply_null(&c->out, c->proto); /* Redis: a null, not a null array */
         }
     } else if (arg_eq(sub, "docs")) {
         if (c->argc == 2) {

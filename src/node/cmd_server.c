@@ -607,20 +607,27 @@ void cmd_lastsave(client_t *c) { reply_int(&c->out, persist_lastsave(c->node)); 
 
 void cmd_shutdown(client_t *c)
 {
-    bool save = false, nosave = false, force = false;
+    bool save = false, nosave = false, force = false, now = false, abort_ = false;
     for (size_t i = 1; i < c->argc; i++) {
         const resp_arg *a = &c->argv[i];
         if (arg_eq(a, "save")) save = true;
         else if (arg_eq(a, "nosave")) nosave = true;
-        else if (arg_eq(a, "now") || arg_eq(a, "abort")) continue;
+        else if (arg_eq(a, "now")) now = true;
+        else if (arg_eq(a, "abort")) abort_ = true;
         else if (arg_eq(a, "force")) force = true;
         else {
             reply_error(&c->out, ERR_SYNTAX);
             return;
         }
     }
-    if (save && nosave) {
+    if ((save && nosave) || (abort_ && (save || nosave || now || force))) {
         reply_error(&c->out, ERR_SYNTAX);
+        return;
+    }
+    if (abort_) {
+        /* A cairn shutdown never waits (no replicas to let catch up
+         * first), so there is never one in progress to abort. */
+        reply_error(&c->out, "ERR No shutdown in progress.");
         return;
     }
     log_notice("SHUTDOWN requested by client id=%llu addr=%s", (unsigned long long)c->id, c->addr);
