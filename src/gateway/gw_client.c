@@ -752,31 +752,62 @@ static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
     buf_close(&b);
 }
 
-static void info_reply(gw_client *c)
+/* INFO [section ...]: the gateway's own sections; no argument, "default",
+ * "all" or "everything" give them all, an unknown section nothing (as
+ * Redis does). */
+static void info_reply(gw_client *c, size_t argc, const resp_arg *argv)
 {
+    static const char *const sections[] = {"server", "clients", "memory", "stats", "cluster"};
+    enum { NSEC = sizeof(sections) / sizeof(*sections) };
+    bool want[NSEC];
+    bool all = argc < 2;
+    for (size_t i = 1; i < argc; i++)
+        if (arg_eq(&argv[i], "default") || arg_eq(&argv[i], "all") || arg_eq(&argv[i], "everything"))
+            all = true;
+    for (size_t k = 0; k < NSEC; k++) {
+        want[k] = all;
+        for (size_t i = 1; i < argc && !want[k]; i++) want[k] = arg_eq(&argv[i], sections[k]);
+    }
     gw_t *g = c->g;
     cairn_buf b;
     buf_init(&b);
     char line[1024];
+    int l;
     size_t waiting = 0;
     for (gw_req *r = g->retry_head; r; r = r->next_retry) waiting++;
-    int l = snprintf(line, sizeof(line),
-                     "# Server\r\nredis_version:7.0.15\r\ncairn_version:0.1.0\r\nrole:gateway\r\n"
-                     "tcp_port:%lld\r\nuptime_in_seconds:%lld\r\nread_policy:%s\r\nread_your_writes:%s\r\n"
-                     "policy:%s\r\n\r\n"
-                     "# Clients\r\nconnected_clients:%zu\r\n\r\n# Stats\r\ntotal_connections_received:%" PRIu64
-                     "\r\ntotal_commands_processed:%" PRIu64 "\r\ncross_shard_requests:%" PRIu64
-                     "\r\nretried_requests:%" PRIu64 "\r\nwrites_with_unknown_outcome:%" PRIu64
-                     "\r\nerror_replies:%" PRIu64 "\r\nrequests_awaiting_retry:%zu\r\n\r\n# Cluster\r\n",
-                     (long long)g->cfg.port, (long long)((clock_ms() - g->start_ms) / 1000),
-                     (const char *[]){"primary", "replica", "prefer-replica", "any"}[g->read_policy],
-                     g->cfg.read_your_writes ? "yes" : "no", g->policy->name, g->nclients, g->connections, g->commands, g->cross_shard, g->retried,
-                     g->failed_unknown, g->errors, waiting);
-    buf_append(&b, line, (size_t)l);
-    gw_info_cluster(g, &b);
+#define SECTION(k, ...)                                     \
+    do {                                                    \
+        if (!want[k]) break;                                \
+        if (b.len) buf_append(&b, "\r\n", 2);             \
+        l = snprintf(line, sizeof(line), __VA_ARGS__);      \
+        buf_append(&b, line, (size_t)l);                    \
+    } while (0)
+    SECTION(0,
+            "# Server\r\nredis_version:7.0.15\r\ncairn_version:0.1.0\r\nrole:gateway\r\n"
+            "tcp_port:%lld\r\nuptime_in_seconds:%lld\r\nread_policy:%s\r\nread_your_writes:%s\r\n"
+            "policy:%s\r\n",
+            (long long)g->cfg.port, (long long)((clock_ms() - g->start_ms) / 1000),
+            (const char *[]){"primary", "replica", "prefer-replica", "any"}[g->read_policy],
+            g->cfg.read_your_writes ? "yes" : "no", g->policy->name);
+    SECTION(1, "# Clients\r\nconnected_clients:%zu\r\nmaxclients:%lld\r\n", g->nclients,
+            (long long)g->cfg.maxclients);
+    SECTION(2, "# Memory\r\nused_memory:%zu\r\nrecycled_slots:%zu\r\nrecycled_requests:%zu\r\n",
+            cairn_mem_used(), g->nfree_slots, g->nfree_reqs);
+    SECTION(3,
+            "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\ntotal_commands_processed:%" PRIu64
+            "\r\ncross_shard_requests:%" PRIu64 "\r\nretried_requests:%" PRIu64
+            "\r\nwrites_with_unknown_outcome:%" PRIu64 "\r\nerror_replies:%" PRIu64
+            "\r\nrequests_awaiting_retry:%zu\r\n",
+            g->connections, g->commands, g->cross_shard, g->retried, g->failed_unknown, g->errors, waiting);
+#undef SECTION
+    if (want[4]) {
+        if (b.len) buf_append(&b, "\r\n", 2);
+        buf_append_str(&b, "# Cluster\r\n");
+        gw_info_cluster(g, &b);
+    }
     cairn_buf r;
     buf_init(&r);
-    reply_bulk(&r, b.data, b.len);
+    reply_bulk(&r, b.data ? b.data : "", b.len);
     local_reply(c, &r);
     buf_close(&r);
     buf_close(&b);
@@ -928,7 +959,8 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
     const char *name = d ? d->name : "";
     bool handled = true;
     if (strcmp(name, "ping") == 0) {
-        if (argc == 2) reply_bulk(&b, argv[1].p, argv[1].len);
+        if (argc > 2) reply_error(&b, "ERR wrong number of arguments for 'ping' command");
+        else if (argc == 2) reply_bulk(&b, argv[1].p, argv[1].len);
         else reply_simple(&b, "PONG");
     } else if (strcmp(name, "echo") == 0) {
         reply_bulk(&b, argv[1].p, argv[1].len);
@@ -936,22 +968,46 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
         reply_ok(&b);
         c->close_after = true; /* close once this and earlier replies are out */
     } else if (strcmp(name, "select") == 0) {
-        if (argv[1].len == 1 && argv[1].p[0] == '0') reply_ok(&b);
-        else reply_error(&b, "ERR DB index is out of range");
+        int64_t db;
+        if (!str_to_i64(argv[1].p, argv[1].len, &db)) reply_error(&b, "ERR value is not an integer or out of range");
+        else if (db != 0) reply_error(&b, "ERR DB index is out of range");
+        else reply_ok(&b);
     } else if (strcmp(name, "hello") == 0) {
         hello_cmd(c, &b, argc, argv);
     } else if (strcmp(name, "auth") == 0) {
         auth_cmd(c, &b, argc, argv);
     } else if (strcmp(name, "client") == 0) {
-        if (arg_eq(&argv[1], "id")) reply_int(&b, (int64_t)c->id);
-        else if (arg_eq(&argv[1], "setname") && argc == 3) {
-            cairn_free(c->name);
-            c->name = cairn_strndup(argv[2].p, argv[2].len);
-            reply_ok(&b);
+        /* Redis's subcommand arities: ID GETNAME INFO take none, SETNAME
+         * one, SETINFO two; LIST takes options (TYPE / ID: ignored here). */
+        static const struct {
+            const char *sub;
+            size_t argc;
+        } arity[] = {{"id", 2}, {"getname", 2}, {"info", 2}, {"setname", 3}, {"setinfo", 4}};
+        bool bad_arity = false;
+        for (size_t i = 0; i < sizeof(arity) / sizeof(*arity); i++)
+            if (arg_eq(&argv[1], arity[i].sub) && argc != arity[i].argc) {
+                reply_errorf(&b, "ERR wrong number of arguments for 'client|%s' command", arity[i].sub);
+                bad_arity = true;
+            }
+        if (bad_arity) {
+            /* answered */
+        } else if (arg_eq(&argv[1], "id")) {
+            reply_int(&b, (int64_t)c->id);
+        } else if (arg_eq(&argv[1], "setname")) {
+            bool valid = true;
+            for (size_t i = 0; i < argv[2].len; i++)
+                if (argv[2].p[i] < '!' || argv[2].p[i] > '~') valid = false;
+            if (!valid) {
+                reply_error(&b, "ERR Client names cannot contain spaces, newlines or special characters.");
+            } else {
+                cairn_free(c->name); /* an empty name clears it */
+                c->name = argv[2].len ? cairn_strndup(argv[2].p, argv[2].len) : NULL;
+                reply_ok(&b);
+            }
         } else if (arg_eq(&argv[1], "getname")) {
-            if (c->name) reply_bulk_str(&b, c->name);
+            if (c->name && c->name[0]) reply_bulk_str(&b, c->name);
             else reply_null(&b, 2);
-        } else if (arg_eq(&argv[1], "setinfo") && argc == 4) {
+        } else if (arg_eq(&argv[1], "setinfo")) {
             reply_ok(&b);
         } else if (arg_eq(&argv[1], "list") || arg_eq(&argv[1], "info")) {
             char line[256];
@@ -971,11 +1027,24 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
         }
     } else if (strcmp(name, "info") == 0) {
         buf_close(&b);
-        info_reply(c);
+        info_reply(c, argc, argv);
         return true;
     } else if (strcmp(name, "config") == 0) {
-        if (arg_eq(&argv[1], "get")) reply_map(&b, 2, 0);
-        else reply_error(&b, "ERR cairn gateway: configure the gateway with its flags or file");
+        if (arg_eq(&argv[1], "get") && argc < 3) {
+            reply_error(&b, "ERR wrong number of arguments for 'config|get' command");
+        } else if (arg_eq(&argv[1], "get")) {
+            reply_map(&b, 2, 0);
+        } else if (arg_eq(&argv[1], "set") && (argc < 4 || argc % 2)) {
+            reply_error(&b, "ERR wrong number of arguments for 'config|set' command");
+        } else if (arg_eq(&argv[1], "resetstat") && argc == 2) {
+            gw_t *g = c->g;
+            g->commands = g->connections = g->cross_shard = g->retried = g->failed_unknown = g->errors = 0;
+            reply_ok(&b);
+        } else if (arg_eq(&argv[1], "set") || arg_eq(&argv[1], "rewrite")) {
+            reply_error(&b, "ERR cairn gateway: configure the gateway with its flags or file");
+        } else {
+            reply_errorf(&b, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", (int)argv[1].len, argv[1].p);
+        }
     } else if (strcmp(name, "cairn") == 0) {
         int rp;
         if (arg_eq(&argv[1], "readpolicy") && argc == 3 && (rp = parse_read_policy(&argv[2])) >= 0) {

@@ -74,7 +74,8 @@ import time
 import pytest
 import redis
 
-from cairnlib import (CAIRN_BIN, ROOT, Resp, RespError, bulk_load, connect, free_port, ping_time,
+from authseq import replies
+from cairnlib import (CAIRN_BIN, ROOT, RedisServer, Resp, RespError, bulk_load, connect, free_port, ping_time,
                       read_exact, read_until_closed, resp_encode, wait_until)
 from gwlib import TIME_SCALE, GwCluster, Proc, parse_gw_info, raw_info
 
@@ -711,6 +712,38 @@ def test_local_commands(gw, r):
         r.execute_command("GET")
     with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
         r.execute_command("GET", "a", "b")
+
+
+# The gateway answers these itself; each must read as redis-server's does.
+LOCAL_SEQ = [
+    ("PING", "a", "b"), ("SELECT", "abc"), ("SELECT", "-1"), ("SELECT", "0"), ("CLIENT", "ID", "x"),
+    ("CLIENT", "SETNAME"), ("CLIENT", "SETNAME", "a", "b"), ("CLIENT", "SETNAME", "a b"),
+    ("CLIENT", "GETNAME"), ("CLIENT", "SETNAME", "x"), ("CLIENT", "SETNAME", ""), ("CLIENT", "GETNAME"),
+    ("CLIENT", "NOSUCH"), ("CONFIG", "GET"), ("CONFIG", "SET"), ("CONFIG", "SET", "a"), ("CONFIG", "FOO"),
+    ("CONFIG", "RESETSTAT"), ("INFO", "nosuch"), ("COMMAND", "COUNT", "x"), ("COMMAND", "INFO", "nosuch"),
+]
+
+
+def test_local_commands_match_redis(gw, tmp_path):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server not installed")
+    ref = RedisServer(tmp_path).start()
+    try:
+        want, got = replies(ref.port, LOCAL_SEQ), replies(gw.gport, LOCAL_SEQ)
+    finally:
+        ref.stop()
+    diffs = [(cmd, w, g) for cmd, w, g in zip(LOCAL_SEQ, want, got) if w != g]
+    assert not diffs, "\n".join(f"{cmd}: redis {w!r} gateway {g!r}" for cmd, w, g in diffs)
+
+
+def test_info_sections(gw):
+    every, all_, mem, two, none = (v.decode() for v in replies(gw.gport, [
+        ("INFO",), ("INFO", "all"), ("INFO", "memory"), ("INFO", "server", "CLUSTER"), ("INFO", "nosuch")]))
+    for name in ("# Server", "# Clients", "# Memory", "# Stats", "# Cluster"):
+        assert name in every and name in all_, name
+    assert mem.startswith("# Memory") and "used_memory:" in mem and "# Server" not in mem
+    assert "# Server" in two and "# Cluster" in two and "# Stats" not in two
+    assert none == ""
 
 
 def test_node_only_and_admin_commands(gw, r):
