@@ -275,6 +275,19 @@ static void slot_finish(gw_slot *s)
     flush(c);
 }
 
+/* The gateway's SCAN cursor: the node's cursor, a tag of the node that
+ * gave it, and the shard's index:
+ *   bits 0-9 shard index | bits 10-17 node tag | bits 18-63 node cursor */
+#define SCAN_SHARD_MASK 1023u
+#define SCAN_TAG_SHIFT 10
+#define SCAN_NODE_SHIFT 18
+
+static unsigned scan_tag(uint64_t node_id)
+{
+    uint64_t z = node_id * 0x9E3779B97F4A7C15ull;
+    return (unsigned)(z >> 56);
+}
+
 /* Record one part's reply frame in its slot. */
 static void part_done(gw_req *r, const char *frame, size_t len)
 {
@@ -312,8 +325,18 @@ static void part_done(gw_req *r, const char *frame, size_t len)
             char tmp[32];
             snprintf(tmp, sizeof(tmp), "%.*s", (int)(v->elem[0]->len < 30 ? v->elem[0]->len : 30), v->elem[0]->s);
             uint64_t next = strtoull(tmp, NULL, 10), cursor = 0;
-            if (next != 0) cursor = (next << 10) | s->scan_idx;
-            else if (s->scan_idx + 1 < g->nshards) cursor = s->scan_idx + 1;
+            if (s->scan_from >= 0 && (unsigned)s->scan_from != scan_tag(r->node_id)) {
+                /* Another node answered (a retry after a failover): its
+                 * keys are real, its cursor meaningless; scan the shard
+                 * again from its start (tag 1, cursor 0: not the end). */
+                cursor = (uint64_t)1 << SCAN_TAG_SHIFT | s->scan_idx;
+            } else if (next >> (64 - SCAN_NODE_SHIFT)) {
+                if (!s->err) s->err = cairn_strndup("-ERR cairn: a node's SCAN cursor is too large\r\n", 47);
+            } else if (next != 0) {
+                cursor = next << SCAN_NODE_SHIFT | (uint64_t)scan_tag(r->node_id) << SCAN_TAG_SHIFT | s->scan_idx;
+            } else if (s->scan_idx + 1 < g->nshards) {
+                cursor = s->scan_idx + 1;
+            }
             reply_array(&s->reply, 2);
             reply_bulk_u64(&s->reply, cursor);
             reply_array(&s->reply, v->elem[1]->n);
@@ -732,23 +755,33 @@ static void route_scan(gw_client *c, size_t argc, const resp_arg *argv)
         gwc_local_error(c, "ERR invalid cursor");
         return;
     }
-    size_t idx = (size_t)(cursor & 1023);
+    size_t idx = (size_t)(cursor & SCAN_SHARD_MASK);
     if (g->nshards == 0 || idx >= g->nshards) {
         if (g->nshards == 0) gwc_local_error(c, "CLUSTERDOWN cairn: no topology yet");
         else gwc_local_error(c, "ERR invalid cursor");
         return;
     }
+    gw_shard *sh = &g->shards[idx];
+    uint64_t node_cursor = cursor >> SCAN_NODE_SHIFT;
+    /* A node's cursor means nothing to another node (its own table and
+     * hash seed): if the shard's primary changed, scan the shard again
+     * from its start — keys may come twice, as SCAN allows, but none that
+     * stayed is missed. */
+    if (node_cursor && ((cursor >> SCAN_TAG_SHIFT) & 0xff) != scan_tag(sh->primary)) node_cursor = 0;
     char nc[24];
     resp_arg *sub = cairn_malloc(argc * sizeof(*sub));
     memcpy(sub, argv, argc * sizeof(*sub));
-    sub[1] = (resp_arg){nc, u64_to_str(nc, cursor >> 10)};
+    sub[1] = (resp_arg){nc, u64_to_str(nc, node_cursor)};
     cairn_buf b;
     buf_init(&b);
     gwc_encode(&b, argc, sub);
     cairn_free(sub);
     gw_slot *s = slot_new(c, M_SCAN);
     s->scan_idx = idx;
-    gwc_send_or_queue(gwc_req_new(c, s, g->shards[idx].id, false, b.data, b.len));
+    s->scan_from = node_cursor ? (int)scan_tag(sh->primary) : -1;
+    gw_req *r = gwc_req_new(c, s, sh->id, false, b.data, b.len);
+    r->to_primary = true; /* one node per shard for the whole scan */
+    gwc_send_or_queue(r);
     buf_close(&b);
 }
 

@@ -27,6 +27,7 @@ typedef struct gw_slot {
     size_t acc_n;
     char *err;         /* first error of a part (full RESP line) */
     size_t scan_idx;   /* M_SCAN: the shard index scanned */
+    int scan_from;     /* M_SCAN: tag of the node the cursor came from; -1: the shard's start */
 } gw_slot;
 
 #define REQ_INLINE 112 /* request bytes kept inside the gw_req (most requests) */

@@ -1431,6 +1431,36 @@ def test_switchover_through_gateway_is_invisible(repl3):
     assert not errs, f"clients saw errors during a planned switchover: {summary}"
 
 
+def test_scan_across_a_switchover_misses_nothing(repl3):
+    """A node's SCAN cursor means nothing on another node: when the shard's
+    primary changes mid-scan the gateway scans that shard again from its
+    start, so every key present throughout comes back (some twice, as SCAN
+    allows).  Replica read policies do not move a scan between nodes."""
+    c = repl3
+    r = c.client()
+    keys = {f"scansw:{i}".encode() for i in range(3000)}
+    pipe = r.pipeline(transaction=False)
+    for k in keys:
+        pipe.set(k, b"v")
+    pipe.execute()
+    r.execute_command("CAIRN", "READPOLICY", "replica")  # scans still stay on one node
+    shard = str(list(c.shard_nodes())[0])
+    seen, cursor, calls = [], 0, 0
+    while True:
+        cursor, batch = r.scan(cursor=cursor, match="scansw:*", count=50)
+        seen += batch
+        calls += 1
+        if calls == 10:
+            out = c.ctl("switchover", shard)
+            assert out.returncode == 0, out.stdout + out.stderr
+        if cursor == 0:
+            break
+        assert calls < 10000
+    missing = keys - set(seen)
+    assert not missing, f"{len(missing)} keys never returned, e.g. {sorted(missing)[:5]}"
+    r.close()
+
+
 # ------------------------------------------------------------------- failover --
 
 class Worker(threading.Thread):
