@@ -27,10 +27,13 @@
  *
  *   decide()        invariant 6: stream after the replica's last entry, or
  *                   a snapshot
- *   pump()          APPEND batches of max_batch, max_inflight in flight
+ *   pump()          APPEND batches of max_batch (and REPL_BATCH_BYTES),
+ *                   max_inflight in flight
  *   on_ack()        lease (4), match and commit (2, 5), learner promotion (5)
- *   primary_tick()  beacons, retransmission, lease lapse -> request_remove (5),
- *                   the end of a drain at its deadline
+ *   on_progress()   a replica's PROGRESS: alive, reading a large APPEND
+ *   primary_tick()  beacons, retransmission (not while a large APPEND may
+ *                   still be arriving), lease lapse -> request_remove (5)
+ *                   unless progressing(), the end of a drain at its deadline
  *   repl_can_serve  every lease held (4), none granted by us still running,
  *                   not fenced
  *
@@ -51,8 +54,20 @@
  *                   durable (ack_flush); a gap or a mismatch is answered by
  *                   a SYNC_REPLY with the real position
  *   replica_tick()  grace: request_remove(primary), then refuse it (4)
+ *   repl_stream_progress()  the host sees a large message from the primary
+ *                   arriving: counts as heard for the grace timer (4 keeps:
+ *                   it only delays the request), PROGRESS to the primary
  *   note_fence()    a fenced message voids the leases granted for messages
  *                   sent up to it (granted_cur, fence_hi)
+ *
+ * Large entries (repl.h): liveness decisions, never leases, take the size
+ * of what is in transit into account.  A primary whose leases lapse while
+ * a replica reads a 40 MB APPEND stops serving (repl_can_serve: 4 as
+ * before) but does not ask for that replica's removal while it reports
+ * PROGRESS and the bytes could still be in transit at
+ * REPL_SLOW_BYTES_PER_MS; the replica's grace timer counts those bytes as
+ * hearing from the primary.  Both only postpone a request to the manager,
+ * and commit still waits for every secondary's ACK (5).
  *
  * An ACK's lsn is never more than what the replica has durable *and* has
  * checked against this primary's log (the end of an APPEND it accepted, or
@@ -117,6 +132,7 @@ enum peer_state { PEER_SYNCING, PEER_STREAMING, PEER_SNAPSHOT };
 typedef struct flight {
     uint64_t end; /* its last LSN */
     int64_t at;   /* its sent_at */
+    int64_t due;  /* primary: counts as lost from then on (large ones later) */
 } flight;
 
 /* The primary's view of one replica, for the current version only. */
@@ -134,6 +150,10 @@ typedef struct peer {
     int64_t remove_asked_at;
     bool promote_pending; /* learner: promotion asked; counts for commit (5) */
     int64_t promote_asked_at;
+    int64_t progress_at;  /* last PROGRESS from it under this version */
+    uint64_t progress_bytes; /* ... and the bytes it had of that message */
+    int64_t drained_by;   /* what we sent it has arrived by then at the
+                           * slowest rate we wait for (REPL_SLOW_BYTES_PER_MS) */
     flight *ring; /* max_inflight slots */
     size_t rhead, rlen;
 } peer;
@@ -174,6 +194,7 @@ struct repl {
     int64_t heard_at;   /* last message accepted from the primary */
     bool refusing;      /* asked for the primary's removal at this version (4) */
     int64_t remove_asked_at;
+    int64_t progress_sent_at; /* last PROGRESS to the primary */
     uint64_t acked_upto; /* highest lsn acknowledged at this version */
     flight *ackq;        /* (end, sent_at) of accepted messages awaiting durability */
     size_t qhead, qlen, qcap;
@@ -320,10 +341,10 @@ static peer *peer_find(repl_t *r, uint64_t id)
     return NULL;
 }
 
-static void ring_push(repl_t *r, peer *p, uint64_t end, int64_t at)
+static void ring_push(repl_t *r, peer *p, uint64_t end, int64_t at, int64_t due)
 {
     assert(p->rlen < r->par.max_inflight);
-    p->ring[(p->rhead + p->rlen) % r->par.max_inflight] = (flight){end, at};
+    p->ring[(p->rhead + p->rlen) % r->par.max_inflight] = (flight){end, at, due};
     p->rlen++;
 }
 
@@ -365,7 +386,7 @@ static bool send_append(repl_t *r, peer *p, int64_t now, bool entries)
         start_snapshot(r, p, now);
         return false;
     }
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     if (entries && p->next <= r->last_lsn) {
         size_t want = (size_t)min_u64(r->par.max_batch, r->last_lsn - p->next + 1);
         int got = r->io.read_log(r->io.data, p->next, want, r->rdbuf);
@@ -376,6 +397,11 @@ static bool send_append(repl_t *r, peer *p, int64_t now, bool entries)
         n = (size_t)got;
         assert(n <= want);
         for (size_t i = 0; i < n; i++) assert(r->rdbuf[i].lsn == p->next + i);
+        /* Large entries travel alone, so that beacons go between them. */
+        size_t k = 1;
+        bytes = r->rdbuf[0].len;
+        while (k < n && bytes + r->rdbuf[k].len <= REPL_BATCH_BYTES) bytes += r->rdbuf[k++].len;
+        n = k;
     }
     repl_msg m = msg_new(r, REPL_APPEND, p->id, now);
     m.lsn = prev;
@@ -385,8 +411,14 @@ static bool send_append(repl_t *r, peer *p, int64_t now, bool entries)
     m.nentries = n;
     p->last_sent = now;
     r->io.send(r->io.data, &m);
+    /* The stream to it as a queue drained at the slowest rate we wait for,
+     * twice (it arrives, then is applied in one go): this message has been
+     * taken by drained_by at the latest if the replica is alive and
+     * progressing, and counts as lost only some time after that. */
+    int64_t travel = (int64_t)(2 * bytes / REPL_SLOW_BYTES_PER_MS);
+    p->drained_by = (p->drained_by > now ? p->drained_by : now) + travel;
     if (n) {
-        ring_push(r, p, p->next + n - 1, now);
+        ring_push(r, p, p->next + n - 1, now, p->drained_by + r->par.lease_ms / 2);
         p->next += n;
     }
     return true;
@@ -491,9 +523,20 @@ static void learner_check(repl_t *r, peer *p, int64_t now)
     r->io.request_promote_learner(r->io.data, &r->cfg, p->id);
 }
 
+/* A replica reported progress on our stream within a lease (plus the time
+ * to apply what it had then: it is silent while it applies), and what we
+ * sent it could still be arriving and being applied at the slowest rate we
+ * wait for.  repl.h, "Large entries". */
+static bool progressing(const repl_t *r, const peer *p, int64_t now)
+{
+    int64_t apply = (int64_t)(p->progress_bytes / REPL_SLOW_BYTES_PER_MS);
+    return now - p->progress_at < r->par.lease_ms + apply && now < p->drained_by + r->par.lease_ms;
+}
+
 /* Invariant 5: a secondary (or learner being promoted) whose lease lapsed
  * holds commit back; ask for a configuration without it, again every
- * lease_ms while it stays lapsed. */
+ * lease_ms while it stays lapsed — unless it is progressing(), and then
+ * lease_ms after its last PROGRESS at the latest. */
 static void lease_check(repl_t *r, int64_t now)
 {
     if (now - r->adopted_at < r->par.lease_ms) return; /* give everyone one lease to answer */
@@ -504,6 +547,10 @@ static void lease_check(repl_t *r, int64_t now)
             p->remove_asked = false;
             continue;
         }
+        /* Lapsed, but alive and busy with a large transfer: not yet (only
+         * the removal waits: commit still needs its ack, invariant 5, and
+         * serving its lease, invariant 4). */
+        if (progressing(r, p, now)) continue;
         if (p->remove_asked && now - p->remove_asked_at < r->par.lease_ms) continue;
         p->remove_asked = true;
         p->remove_asked_at = now;
@@ -529,8 +576,11 @@ static void primary_tick(repl_t *r, int64_t now)
     int64_t rto = r->par.lease_ms / 2;
     for (size_t i = 0; i < r->npeers; i++) {
         peer *p = &r->peers[i];
-        if (p->state == PEER_STREAMING && p->rlen && now - p->ring[p->rhead].at >= rto) {
-            /* Unacknowledged too long: send again from what we know it has. */
+        if (p->state == PEER_STREAMING && p->rlen && now - p->ring[p->rhead].at >= rto &&
+            now >= p->ring[p->rhead].due && now - p->progress_at >= rto) {
+            /* Unacknowledged too long (for its size), and the replica no
+             * longer reports our stream arriving: send again from what we
+             * know it has. */
             p->next = p->base + 1;
             p->rlen = 0;
             p->report_floor = now;
@@ -575,6 +625,15 @@ static void on_ack(repl_t *r, const repl_msg *m, int64_t now)
     commit_update(r);
     pump(r, p, now);
     learner_check(r, p, now);
+}
+
+/* Evidence that it is alive and reading our stream; no lease (4). */
+static void on_progress(repl_t *r, const repl_msg *m, int64_t now)
+{
+    peer *p = reply_peer(r, m);
+    if (!p) return;
+    p->progress_at = now;
+    p->progress_bytes = m->commit;
 }
 
 static void on_reject(repl_t *r, const repl_msg *m)
@@ -650,7 +709,7 @@ static void ackq_push(repl_t *r, uint64_t end, int64_t at)
         f->at = at;
         return;
     }
-    r->ackq[(r->qhead + r->qlen) % r->qcap] = (flight){end, at};
+    r->ackq[(r->qhead + r->qlen) % r->qcap] = (flight){end, at, 0};
     r->qlen++;
 }
 
@@ -811,6 +870,7 @@ static void adopt(repl_t *r, const repl_config *c, int64_t now)
     r->heard_at = now;
     r->refusing = false;
     r->remove_asked_at = 0;
+    r->progress_sent_at = INT64_MIN / 4;
     r->acked_upto = 0;
     r->qhead = r->qlen = 0;
 
@@ -832,6 +892,7 @@ static void adopt(repl_t *r, const repl_config *c, int64_t now)
         p->secondary = i < c->nsec;
         p->id = p->secondary ? c->secondaries[i] : c->learners[i - c->nsec];
         p->state = PEER_SYNCING;
+        p->progress_at = INT64_MIN / 4;
     }
     for (size_t i = 0; i < r->npeers; i++) send_sync(r, &r->peers[i], now);
 }
@@ -892,10 +953,29 @@ void repl_recv(repl_t *r, const repl_msg *m, int64_t now)
     case REPL_APPEND: on_append(r, m, now); break;
     case REPL_SYNC_REPLY: on_sync_reply(r, m, now); break;
     case REPL_ACK: on_ack(r, m, now); break;
+    case REPL_PROGRESS: on_progress(r, m, now); break;
     case REPL_REJECT: on_reject(r, m); break;
     default: break; /* REPL_SNAPSHOT belongs to the host */
     }
     serving_update(r, now);
+}
+
+void repl_stream_progress(repl_t *r, uint64_t from, uint64_t version, uint64_t bytes,
+                          int64_t now)
+{
+    if (!is_replica(r) || r->stale || r->refusing || from != r->cfg.primary ||
+        version != r->cfg.version || from == 0)
+        return;
+    /* Invariant 4 is unaffected: this only delays our request to remove
+     * the primary; the leases we granted stay what our answers gave. */
+    r->heard_at = now;
+    if (now - r->progress_sent_at < r->par.beacon_ms / 2) return;
+    r->progress_sent_at = now;
+    repl_msg a = msg_new(r, REPL_PROGRESS, r->cfg.primary, now);
+    a.lsn = r->last_lsn;
+    a.entry_version = r->last_version;
+    a.commit = bytes;
+    r->io.send(r->io.data, &a);
 }
 
 void repl_tick(repl_t *r, int64_t now)

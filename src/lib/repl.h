@@ -104,11 +104,35 @@
  *   | ACK        | replica -> primary| lsn = durable and checked against this       |
  *   |            |                   | primary's log; sent_at = echo of the newest   |
  *   |            |                   | APPEND it covers                              |
+ *   | PROGRESS   | replica -> primary| lsn = its last entry; commit = bytes of the   |
+ *   |            |                   | message received so far; sent_at = its clock; |
+ *   |            |                   | grants no lease (see "Large entries")         |
  *   | REJECT     | replica -> primary| version = the replica's (newer or equal)      |
  *   | (any)      |                   | flags: REPL_F_FENCED on a fenced primary's    |
  *   |            |                   | SYNC and APPEND (handing over, above)         |
  *   | SNAPSHOT   | (host transport)  | not produced or consumed by repl; free for    |
  *   |            |                   | the host's snapshot transfer header           |
+ *
+ * Large entries.  An APPEND carrying tens of megabytes takes longer than a
+ * lease to travel and be applied, and beacons queue behind it on the same
+ * stream: neither side hears a complete message meanwhile, though both are
+ * alive and busy.  Leases are not stretched for it (the primary may stop
+ * serving for a while: TRYAGAIN), but the removal requests wait while there
+ * is evidence of progress:
+ *  - the replica's host reports bytes of a message from its primary still
+ *    arriving (repl_stream_progress()); that counts as hearing from the
+ *    primary for the grace timer, and the replica tells the primary so with
+ *    a PROGRESS message every beacon_ms / 2 at most;
+ *  - the primary does not ask for a replica's removal while it heard a
+ *    PROGRESS from it within lease_ms plus the time to apply the bytes that
+ *    PROGRESS reported (at a conservative REPL_SLOW_BYTES_PER_MS: a replica
+ *    applies a message in one go, silent meanwhile), and what it sent it
+ *    could still be arriving and being applied at that rate; nor does it
+ *    send an APPEND again (below) in that time.  A replica that stops
+ *    making progress is reported at most lease_ms + bytes / that rate
+ *    after its last PROGRESS.
+ * APPENDs carry at most REPL_BATCH_BYTES of payload (at least one entry),
+ * so beacons go between large entries.
  *
  * A replica that cannot take an APPEND (a gap after a lost message, or its
  * entry at `lsn` has another version) answers with an unsolicited
@@ -125,6 +149,11 @@
 #include <stdint.h>
 
 #define REPL_MAX_MEMBERS 8
+/* Payload bytes per APPEND beyond its first entry. */
+#define REPL_BATCH_BYTES ((size_t)1 << 20)
+/* The slowest stream the primary waits for while a replica reports
+ * progress (20 MB/s), in bytes per millisecond. */
+#define REPL_SLOW_BYTES_PER_MS 20000
 
 typedef struct repl_config {
     uint32_t shard;
@@ -155,6 +184,7 @@ const char *repl_role_name(enum repl_role r);
     X(SYNC_REPLY)   /* replica -> primary: my last entry is (lsn, entry_version) */         \
     X(APPEND)       /* primary -> replica: entries after (lsn, entry_version); a beacon */  \
     X(ACK)          /* replica -> primary: durable up to lsn; echoes sent_at */             \
+    X(PROGRESS)     /* replica -> primary: your stream is arriving (no lease) */            \
     X(SNAPSHOT)     /* not used by repl: the host's snapshot transfer may use it */         \
     X(REJECT)       /* replica -> primary: your version is stale; mine is `version` */
 
@@ -300,6 +330,14 @@ void repl_local_durable(repl_t *r, uint64_t lsn, int64_t now);
 
 /* A message for this node.  Malformed or foreign ones are ignored. */
 void repl_recv(repl_t *r, const repl_msg *m, int64_t now);
+/* Replica: `bytes` of a message (not yet complete) from `from` at `version`
+ * have arrived on a stream that has delivered that node's messages at that
+ * version before.  If that is the current primary at the current version,
+ * it counts as hearing from it for the grace timer (only delays asking for
+ * its removal; grants no lease), and a PROGRESS tells the primary (at most
+ * every beacon_ms / 2).  Ignored otherwise. */
+void repl_stream_progress(repl_t *r, uint64_t from, uint64_t version, uint64_t bytes,
+                          int64_t now);
 /* Periodic (every few ms, at most beacon_ms / 2 apart): beacons, lease
  * expiry, grace expiry, retries. */
 void repl_tick(repl_t *r, int64_t now);

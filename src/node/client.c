@@ -38,6 +38,7 @@
 #include "lib/util.h"
 #include "node/node.h"
 #include "node/persist.h"
+#include "node/replica.h"
 
 #define OUT_PAUSE (1u << 20)
 #define QUERY_CHUNK (16u * 1024)
@@ -335,7 +336,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     } else {
         c->query.len += (size_t)nread;
         process_query(c);
+        if (c->flags & CLIENT_CLOSING) return;
     }
+    /* A large request still arriving: if it is our primary's replication
+     * stream, that is progress (repl.h, "Large entries"). */
+    if (n->replica && buf_unread(&c->query)) replica_stream_progress(c);
 }
 
 void client_unblock(client_t *c)

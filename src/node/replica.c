@@ -5,6 +5,7 @@
  *            ---- {"shard": configuration} ---------------->  repl_set_config
  *   peer     <--- CAIRN REPL <msg> (one rconn per peer) ----  io->send
  *   peer     ---- CAIRN REPL <msg> (its rconn to us) ------>  replica_cmd -> repl_recv
+ *            ---- part of a large one (client.c, each read) -->  repl_stream_progress
  *   primary  ---- CAIRN SNAPCHUNK / SNAPEND -------------->  replica_cmd (replica loads)
  *   manager  ---- CAIRN DRAIN / DRAIN-STATUS / RESUME ---->  repl_drain_* (switchover)
  *   manager  ---- CAIRN CONFIG {json} -------------------->  repl_set_config (a push)
@@ -125,6 +126,9 @@ struct replica {
     enum repl_drain drain;  /* as last logged */
     uint64_t drain_version; /* configuration of that drain */
     bool stopping;          /* replica_stop: callbacks of failing requests do nothing */
+    /* The connection that last delivered a SYNC or APPEND, and whose: a
+     * large message arriving on it is progress (replica_stream_progress). */
+    uint64_t stream_client, stream_from, stream_version;
 };
 
 static int64_t now_ms(void) { return clock_mono_ms(); }
@@ -810,7 +814,7 @@ static void cmd_repl(client_t *c, replica_t *rp)
     memset(&m, 0, sizeof(m));
     const resp_arg *a = c->argv;
     int t = -1;
-    for (int i = REPL_SYNC; i <= REPL_REJECT; i++)
+    for (int i = REPL_SYNC; i <= REPL_REJECT; i++) /* PROGRESS included */
         if (arg_eq(&a[2], repl_msg_name((enum repl_msg_type)i))) t = i;
     uint64_t shard, sent_at, nent, flags;
     repl_config cfg;
@@ -852,6 +856,11 @@ static void cmd_repl(client_t *c, replica_t *rp)
         m.nentries = nent;
     }
     c->flags |= CLIENT_NOHOLD;
+    if (m.type == REPL_SYNC || m.type == REPL_APPEND) {
+        rp->stream_client = c->id;
+        rp->stream_from = m.from;
+        rp->stream_version = m.version;
+    }
     hand_over(rp);
     repl_recv(rp->r, &m, now_ms());
     cairn_free(ents);
@@ -1142,6 +1151,15 @@ void replica_local_append(node_t *n, uint64_t lsn, const char *payload, size_t l
 void replica_before_sleep(node_t *n)
 {
     if (n->replica) hand_over(n->replica);
+}
+
+void replica_stream_progress(client_t *c)
+{
+    replica_t *rp = c->node->replica;
+    if (!rp || c->id != rp->stream_client) return;
+    /* repl checks that it is the current primary at the current version. */
+    repl_stream_progress(rp->r, rp->stream_from, rp->stream_version, buf_unread(&c->query),
+                         now_ms());
 }
 
 void replica_flush_links(node_t *n)

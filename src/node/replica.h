@@ -20,6 +20,10 @@ void replica_before_sleep(node_t *n);
 /* After the log write of before-sleep: send the APPENDs and ACKs queued
  * during this turn now, not after the next poll. */
 void replica_flush_links(node_t *n);
+/* client.c, after a read that left a request incomplete: if c is the
+ * connection our primary streams to us on, a large message is arriving
+ * (progress for the grace timer; repl.h "Large entries"). */
+void replica_stream_progress(client_t *c);
 /* The local log is durable up to lsn. */
 void replica_durable(node_t *n, uint64_t lsn);
 void replica_snapshot_done(node_t *n, bool ok, uint64_t lsn);
