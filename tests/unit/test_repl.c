@@ -6,7 +6,10 @@
  * compacted log: snapshot), learner promotion, a lossy network, restarted
  * nodes, a switchover without a drain, handing over (drained switchovers,
  * back and forth, a drain that expires without its manager, one called
- * off, the fence on both sides), and random faults — switchovers
+ * off, the fence on both sides), large entries that take longer than a
+ * lease to deliver (no removal while progress is reported, either side;
+ * removal once it stops; no serving without leases meanwhile; with a
+ * capture io, not the sim, whose payloads are 8 bytes), and random faults — switchovers
  * included — over many seeds.  sim_check() asserts the replication
  * invariants after every simulated millisecond.
  *
@@ -517,6 +520,11 @@ typedef struct capture {
     uint64_t last_to;
     int64_t versions[16]; /* the log: versions[lsn], 0 = not held */
     uint64_t payload;
+    size_t len;           /* entries' length as read_log reports it (0: 8); repl
+                           * never reads a payload, so it may exceed `payload` */
+    uint64_t removes, last_victim, progress_sent, with_entries;
+    int64_t first_remove_at;
+    int64_t now;          /* set by the test, for first_remove_at */
 } capture;
 
 static void cap_send(void *d, const repl_msg *m)
@@ -528,13 +536,16 @@ static void cap_send(void *d, const repl_msg *m)
     c->last_flags = m->flags;
     c->last_sent_at = m->sent_at;
     c->last_to = m->to;
+    if (m->type == REPL_PROGRESS) c->progress_sent++;
+    if (m->type == REPL_APPEND && m->nentries) c->with_entries++;
 }
 static int cap_read(void *d, uint64_t from, size_t max, repl_entry *out)
 {
     capture *c = d;
     size_t n = 0;
     for (uint64_t l = from; l < 16 && c->versions[l] && n < max; l++, n++)
-        out[n] = (repl_entry){l, (uint64_t)c->versions[l], &c->payload, sizeof(c->payload)};
+        out[n] = (repl_entry){l, (uint64_t)c->versions[l], &c->payload,
+                              c->len ? c->len : sizeof(c->payload)};
     return (int)n;
 }
 static int64_t cap_version(void *d, uint64_t lsn)
@@ -543,7 +554,13 @@ static int64_t cap_version(void *d, uint64_t lsn)
 }
 static void cap_snap(void *d, uint64_t to) { (void)d, (void)to; }
 static void cap_append(void *d, const repl_entry *e, size_t n) { (void)d, (void)e, (void)n; }
-static void cap_cfg(void *d, const repl_config *c, uint64_t x) { (void)d, (void)c, (void)x; }
+static void cap_cfg(void *d, const repl_config *c, uint64_t x)
+{
+    capture *cap = d;
+    (void)c;
+    if (!cap->removes++) cap->first_remove_at = cap->now;
+    cap->last_victim = x;
+}
 static void cap_promote(void *d, const repl_config *c, uint64_t x)
 {
     (void)c, (void)x;
@@ -942,6 +959,127 @@ static void fenced_message_voids_the_leases_granted_for_earlier_ones(void **stat
     }
 }
 
+/* ---- large entries (repl.h, "Large entries") ---- */
+
+#define BIG (40u << 20) /* a 40 MB entry: 2,097 ms at REPL_SLOW_BYTES_PER_MS */
+
+/* Primary 1 of version 1 with secondary 2, serving from 1002 on a lease
+ * until 1401; entry 1 (BIG bytes) logged, durable and sent at 1010. */
+static repl_t *big_primary(capture *cap)
+{
+    cap->versions[1] = 1;
+    cap->len = BIG;
+    repl_t *r = cap_repl(1, cap);
+    repl_config c = {.shard = 7, .version = 1, .primary = 1, .secondaries = {2}, .nsec = 1};
+    repl_set_config(r, &c, 600);
+    repl_tick(r, 1000); /* SYNC (and a removal request: no answer yet) */
+    repl_msg m = cap_reply(REPL_SYNC_REPLY, 2, 1000, 0);
+    repl_recv(r, &m, 1001); /* streaming from 1: a beacon */
+    m = cap_reply(REPL_ACK, 2, cap->last_sent_at, 0);
+    repl_recv(r, &m, 1002);
+    assert_true(repl_can_serve(r, 1002));
+    cap->with_entries = cap->removes = 0;
+    repl_local_append(r, 1, 1010);
+    repl_local_durable(r, 1, 1010);
+    assert_int_equal(cap->with_entries, 1);
+    return r;
+}
+
+/* The secondary reads the entry for 1,600 ms (reporting progress every
+ * 50 ms), applies it silently for 300 ms, then answers.  Meanwhile the
+ * primary holds no lease and serves nothing (4), but asks for no removal
+ * and sends the entry only once; the answer commits it and the next beacon
+ * answered restores serving. */
+static void large_entry_in_transit_does_not_remove_a_progressing_secondary(void **state)
+{
+    (void)state;
+    capture cap = {0};
+    repl_t *r = big_primary(&cap);
+    int64_t arrived = 1010 + 1600, acked = arrived + 300;
+    for (int64_t t = 1011; t < acked; t++) {
+        cap.now = t;
+        if (t <= arrived && t % 50 == 0) {
+            repl_msg m = cap_reply(REPL_PROGRESS, 2, t, 0);
+            m.commit = (uint64_t)BIG * (uint64_t)(t - 1010) / 1600;
+            repl_recv(r, &m, t);
+        }
+        repl_tick(r, t);
+        if (t > 1401) assert_false(repl_can_serve(r, t));
+    }
+    assert_int_equal(cap.removes, 0);
+    assert_int_equal(cap.with_entries, 1); /* no retransmission of 40 MB */
+    assert_int_equal(repl_commit(r), 0);
+    repl_msg m = cap_reply(REPL_ACK, 2, 1010, 1);
+    repl_recv(r, &m, acked);
+    assert_int_equal(repl_commit(r), 1);
+    assert_false(repl_can_serve(r, acked)); /* a lease from 1010: long gone */
+    m = cap_reply(REPL_ACK, 2, acked - 20, 1); /* a beacon queued behind it */
+    repl_recv(r, &m, acked + 1);
+    assert_true(repl_can_serve(r, acked + 1));
+    repl_destroy(r);
+}
+
+/* A secondary that stops making progress is still reported: at its lease's
+ * end if it never reported any; else lease_ms + the time to apply what it
+ * had reported after its last PROGRESS (here 8 MB: 419 ms). */
+static void large_entry_secondary_that_stops_progressing_is_removed(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        capture cap = {0};
+        repl_t *r = big_primary(&cap);
+        int64_t last = variant ? 1300 : 0;
+        uint64_t had = 8u << 20;
+        for (int64_t t = 1011; t < 4000 && !cap.removes; t++) {
+            cap.now = t;
+            if (t <= last && t % 50 == 0) {
+                repl_msg m = cap_reply(REPL_PROGRESS, 2, t, 0);
+                m.commit = had;
+                repl_recv(r, &m, t);
+            }
+            repl_tick(r, t);
+            assert_false(t > 1401 && repl_can_serve(r, t));
+        }
+        assert_int_equal(cap.removes, 1);
+        assert_int_equal(cap.last_victim, 2);
+        int64_t due = variant ? last + 400 + (int64_t)(had / REPL_SLOW_BYTES_PER_MS) : 1401;
+        assert_true(cap.first_remove_at >= due && cap.first_remove_at <= due + 1);
+        repl_destroy(r);
+    }
+}
+
+/* The secondary's side: a large message from its primary still arriving
+ * counts as hearing from it (no request to remove it past grace_ms), and
+ * the primary is told at most every beacon_ms / 2; the same from another
+ * node, or of another version, counts for nothing.  Once the bytes stop,
+ * the primary is reported grace_ms later as usual. */
+static void large_message_arriving_keeps_the_secondary_from_removing_its_primary(void **state)
+{
+    (void)state;
+    capture cap = {0};
+    repl_t *r = cap_repl(2, &cap);
+    repl_config c = {.shard = 7, .version = 1, .primary = 1, .secondaries = {2}, .nsec = 1};
+    repl_set_config(r, &c, 1000);
+    repl_msg m = from1(REPL_APPEND, 1, 1000, 0);
+    repl_recv(r, &m, 1000);
+    assert_int_equal(cap.last_type, REPL_ACK);
+    repl_stream_progress(r, 3, 1, 100, 1001); /* not the primary */
+    repl_stream_progress(r, 1, 0, 100, 1001); /* not this version */
+    assert_int_equal(cap.progress_sent, 0);
+    int64_t stop = 1000 + 3 * 800;
+    for (int64_t t = 1002; t < stop + 800 + 5 && !cap.removes; t++) {
+        cap.now = t;
+        if (t < stop && t % 10 == 0) repl_stream_progress(r, 1, 1, (uint64_t)t * 1000, t);
+        repl_tick(r, t);
+    }
+    int64_t last = stop - 10; /* the last progress */
+    assert_int_equal(cap.removes, 1);
+    assert_int_equal(cap.last_victim, 1);
+    assert_int_equal(cap.first_remove_at, last + 800);
+    assert_true(cap.progress_sent >= 40 && cap.progress_sent <= 50); /* every 50 ms */
+    repl_destroy(r);
+}
+
 /* ---- random faults ---- */
 
 typedef struct cutrec {
@@ -1150,6 +1288,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test(fenced_primary_serves_nothing_and_resumes_on_fresh_leases),
         cmocka_unit_test(fenced_message_voids_the_leases_granted_for_earlier_ones),
+        cmocka_unit_test(large_entry_in_transit_does_not_remove_a_progressing_secondary),
+        cmocka_unit_test(large_entry_secondary_that_stops_progressing_is_removed),
+        cmocka_unit_test(large_message_arriving_keeps_the_secondary_from_removing_its_primary),
         cmocka_unit_test(random_faults_many_seeds),
     };
     return cmocka_run_group_tests_name("repl", tests, NULL, NULL);
