@@ -115,7 +115,17 @@ void gw_pools_free(gw_t *g)
     g->nfree_slots = g->nfree_reqs = 0;
 }
 
-static size_t pending_bytes(const gw_client *c) { return buf_unread(&c->out) + c->inflight_bytes; }
+static size_t pending_bytes(const gw_client *c) { return buf_unread(&c->out) + c->inflight_bytes + c->held; }
+
+/* How many requests a client may have unanswered: about OUT_PAUSE of
+ * replies at its recent reply size, between 2 and MAX_SLOTS_PER_CLIENT.
+ * A client fetching megabyte values gets a few in flight, not 256 (whose
+ * replies would all pile up in the gateway if it stops reading). */
+static size_t slot_cap(const gw_client *c)
+{
+    size_t cap = OUT_PAUSE / (c->reply_avg ? c->reply_avg : 1);
+    return cap < 2 ? 2 : cap > MAX_SLOTS_PER_CLIENT ? MAX_SLOTS_PER_CLIENT : cap;
+}
 
 static void gwc_close(gw_client *c);
 static void write_out(gw_client *c);
@@ -173,6 +183,7 @@ static void flush(gw_client *c)
         if (!c->head) c->tail = NULL;
         c->nslots--;
         if (!c->closing) buf_append(&c->out, s->reply.data, s->reply.len);
+        c->held -= s->held;
         if (slot_free(s)) return; /* c is gone */
     }
     if (c->closing) return;
@@ -190,7 +201,7 @@ static void flush(gw_client *c)
         g->dirty = c;
         uv_prepare_start(&g->wprep, on_wprep);
     }
-    if (c->paused && c->nslots < MAX_SLOTS_PER_CLIENT / 2 && pending_bytes(c) < OUT_PAUSE / 2) {
+    if (c->paused && c->nslots < slot_cap(c) / 2 && pending_bytes(c) < OUT_PAUSE / 2) {
         c->paused = false;
         process(c);
     } else if (c->drain_wait && c->nslots == 0) {
@@ -293,16 +304,20 @@ static void part_done(gw_req *r, const char *frame, size_t len)
 {
     gw_slot *s = r->slot;
     gw_t *g = r->g;
-    if (s->kind == M_ONE && s->pending == 1 && s == s->c->head && !s->c->closing) {
+    gw_client *c = s->c;
+    c->reply_avg = (c->reply_avg * 7 + len) / 8;
+    if (s->kind == M_ONE && s->pending == 1 && s == c->head && !c->closing) {
         /* first in line: straight to the output, no copy in the slot */
         if (len && frame[0] == '-') g->errors++;
-        buf_append(&s->c->out, frame, len);
+        buf_append(&c->out, frame, len);
     } else if (len && frame[0] == '-') {
         g->errors++;
         if (s->kind == M_ONE) buf_append(&s->reply, frame, len);
         else if (!s->err) s->err = cairn_strndup(frame, len);
     } else if (s->kind == M_ONE) {
         buf_append(&s->reply, frame, len);
+        s->held += len; /* waits behind an unanswered slot */
+        c->held += len;
     } else {
         resp_value *v = NULL;
         size_t used;
@@ -1239,7 +1254,7 @@ static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
 static void process(gw_client *c)
 {
     while (buf_unread(&c->query) && !c->closing && !c->close_after && !c->drain_wait) {
-        if (c->nslots >= MAX_SLOTS_PER_CLIENT || pending_bytes(c) > OUT_PAUSE) {
+        if (c->nslots >= slot_cap(c) || pending_bytes(c) > OUT_PAUSE) {
             /* backpressure: resumed by flush() as replies drain */
             c->paused = true;
             uv_read_stop((uv_stream_t *)&c->tcp);
@@ -1327,6 +1342,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->id = ++g->next_client_id;
     c->read_policy = g->read_policy;
+    c->reply_avg = REPLY_AVG_START;
     c->ryw = g->cfg.read_your_writes;
     c->authed = !gw_config_auth_required(&g->cfg);
     c->ctime_ms = clock_ms();

@@ -8,8 +8,13 @@
 #include "gateway/gw.h"
 #include "node/cmd.h"
 
-#define MAX_SLOTS_PER_CLIENT 256 /* requests in flight per client: bounds memory */
+/* Backpressure per client: reading stops while it has slot_cap() requests
+ * unanswered (at most MAX_SLOTS_PER_CLIENT, fewer when its replies are
+ * large: about OUT_PAUSE of replies in flight) or OUT_PAUSE bytes of
+ * replies not yet written. */
+#define MAX_SLOTS_PER_CLIENT 256
 #define OUT_PAUSE (4u << 20)
+#define REPLY_AVG_START (256u << 10) /* a new client's assumed reply size: 16 in flight */
 
 enum merge { M_ONE, M_MGET, M_SUM, M_OK, M_KEYS, M_SCAN, M_RANDOM };
 
@@ -26,6 +31,7 @@ typedef struct gw_slot {
     cairn_buf acc;     /* M_KEYS: concatenated elements */
     size_t acc_n;
     char *err;         /* first error of a part (full RESP line) */
+    size_t held;       /* reply bytes counted in the client's `held` */
     size_t scan_idx;   /* M_SCAN: the shard index scanned */
     int scan_from;     /* M_SCAN: tag of the node the cursor came from; -1: the shard's start */
 } gw_slot;
@@ -73,6 +79,8 @@ struct gw_client {
     bool close_after;      /* QUIT / protocol error: close once answered */
     bool authed;           /* AUTH passed, or no requirepass: set at parse time, in order */
     size_t inflight_bytes; /* handed to uv_write, not yet written */
+    size_t held;           /* reply bytes waiting in slots behind an unanswered one */
+    size_t reply_avg;      /* moving average of its reply sizes (slot_cap) */
     size_t retrying;       /* requests of this client on the retry queue */
     bool drain_wait;       /* a WATCH / watched EXEC waits for earlier replies */
     struct gw_tx *tx;      /* MULTI / WATCH state (gw_tx.c); NULL when none */

@@ -1080,6 +1080,42 @@ def test_client_that_never_reads(gw, r):
     assert_gw_alive(gw)
 
 
+def test_clients_that_never_read_megabyte_replies(gw, r):
+    """Four clients pipelining GETs of a 1 MB value without reading: the
+    gateway keeps only a few of their replies in flight (it measured 1 GB
+    of RSS before it bounded requests in flight by reply size)."""
+    r.set("nr:mb", b"m" * (1 << 20))
+    pid = gw.gateway.proc.pid
+    rss0 = rss_of(pid)
+    socks, threads = [], []
+    for _ in range(4):
+        s = connect(gw.gport, timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        socks.append(s)
+
+        def send(s=s):
+            try:
+                s.sendall(resp_encode("GET", "nr:mb") * 20_000)
+            except OSError:
+                pass
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        threads.append(t)
+    try:
+        worst = 0
+        for _ in range(12):
+            time.sleep(0.25)
+            worst = max(worst, rss_of(pid))
+        assert ping_time(gw.gport) < 1.0
+        assert worst < rss0 + (150 << 20), f"gateway RSS {worst >> 20} MB (was {rss0 >> 20} MB)"
+    finally:
+        for s in socks:
+            s.close()
+        for t in threads:
+            t.join(timeout=35)
+    assert_gw_alive(gw)
+
+
 def test_1000_idle_connections(gw, r):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1500:
