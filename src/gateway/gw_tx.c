@@ -152,7 +152,8 @@ static void queue_cmd(gw_client *c, gw_tx *t, size_t argc, const resp_arg *argv,
         return;
     }
     gw_shard *sh;
-    if (!one_shard(c, d, argc, argv, &sh) || (sh && t->has_shard && sh->id != t->shard)) {
+    if (!one_shard(c, d, argc, argv, &sh) || (sh && t->has_shard && sh->id != t->shard) ||
+        (sh && t->watching && sh->id != t->wshard)) {
         t->dirty = true;
         c->g->cross_shard++;
         gwc_local_error(c, "CROSSSHARD a transaction must keep to one shard; %s names keys of "
