@@ -17,8 +17,8 @@ static void usage(FILE *f)
             "usage: cairn <command> [options]\n\n"
             "  node       a data node: one replica of one shard (RESP on --port, default 7001)\n"
             "  manager    cluster management: registry, shard configurations, failover\n"
-            "  gateway    the client endpoint: routes every key to its shard (default :6380)\n"
             "             (RESP on --port, default 7100; one active per cluster via etcd)\n"
+            "  gateway    the client endpoint: routes every key to its shard (default :6380)\n"
             "  ctl        operator CLI: status, shard create, switchover, node weight\n"
             "  version    print the version\n\n"
             "Run `cairn <command> --help` for a command's options.\n");

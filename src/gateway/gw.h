@@ -87,6 +87,7 @@ struct gw {
     size_t nmgr, mgr_idx;
     rconn_t *mgr;
     bool topo_inflight;
+    bool topo_failing; /* the last topology poll failed (logged once per outage) */
     int64_t topo_last_ok_ms, topo_changes;
     /* clients */
     uv_tcp_t listener;

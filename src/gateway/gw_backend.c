@@ -200,9 +200,20 @@ static void topo_reply(void *arg, const char *reply, size_t len)
     resp_value *v = NULL;
     size_t used;
     if (!reply || resp_read_value(reply, len, &v, &used) < 0 || v->type == RESP_ERROR) {
+        if (!g->topo_failing) {
+            g->topo_failing = true;
+            log_warn("cannot get the topology from the manager at %s (%.*s); routing on topology "
+                     "version %lld meanwhile",
+                     g->mgrs[g->mgr_idx], v && v->type == RESP_ERROR ? (int)v->len : 9,
+                     v && v->type == RESP_ERROR ? v->s : "no answer", (long long)g->topo_version);
+        }
         if (g->nmgr > 1) mgr_rotate(g);
         resp_value_free(v);
         return;
+    }
+    if (g->topo_failing) {
+        g->topo_failing = false;
+        log_notice("the manager at %s answers again", g->mgrs[g->mgr_idx]);
     }
     if (v->type == RESP_BULK) {
         g->topo_last_ok_ms = clock_mono_ms();

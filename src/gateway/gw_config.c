@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "lib/mem.h"
+#include "net/rconn.h"
 
 #define OFF(f) offsetof(gw_config, f)
 
@@ -66,6 +68,12 @@ int gw_config_load(gw_config *c, int argc, char **argv, int first, char *err, si
     rc = cfg_load_args(gw_config_table, c, nrest, rest, 0, err, errlen);
     cairn_free(rest);
     if (rc < 0) goto fail;
+    char bad[128];
+    if (!rconn_addr_list_ok(c->manager, bad, sizeof(bad))) {
+        snprintf(err, errlen, "manager: '%s' is not an ip:port (e.g. 127.0.0.1:7100; several: a,b)", bad);
+        rc = CAIRN_EINVAL;
+        goto fail;
+    }
     return 0;
 fail:
     gw_config_free(c);

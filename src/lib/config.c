@@ -541,3 +541,19 @@ void cfg_match(const cfg_def *tab, const char *pattern, void (*fn)(void *arg, co
 }
 
 const char *cfg_name(const cfg_def *d) { return d->name; }
+
+void cfg_print_help(const cfg_def *tab, FILE *f)
+{
+    for (const cfg_def *d = tab; d->name; d++) {
+        char val[160];
+        if (d->type == CFG_ENUM && d->enums) {
+            size_t l = 0;
+            val[0] = '\0';
+            for (const char *const *e = d->enums; *e && l < sizeof(val) - 1; e++)
+                l += (size_t)snprintf(val + l, sizeof(val) - l, "%s%s", l ? "|" : "", *e);
+            fprintf(f, "  --%-28s %s (default %s)\n", d->name, val, d->def ? d->def : d->enums[0]);
+        } else {
+            fprintf(f, "  --%-28s default: %s\n", d->name, d->def && d->def[0] ? d->def : "(none)");
+        }
+    }
+}

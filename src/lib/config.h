@@ -40,6 +40,7 @@
 #define CAIRN_CONFIG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,10 @@ typedef struct cfg_def {
     const char *const *enums;  /* CFG_ENUM: names, NULL-terminated */
     unsigned flags;            /* CFG_IMMUTABLE */
 } cfg_def;
+
+/* Print every setting of `tab` as "  --name <default>" lines (enums list
+ * their values), for a --help. */
+void cfg_print_help(const cfg_def *tab, FILE *f);
 
 /* Set every field in `tab` to its default.  `obj` must be zeroed or hold
  * values set through this table (an old string is freed, not leaked).

@@ -3,6 +3,7 @@
  */
 #include "manager/mgr_config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,23 @@ int mgr_config_name_ok(const char *s)
     return 1;
 }
 
+/* Each comma-separated entry is [http[s]://]host:port[/] (what etcd.c
+ * accepts), with a numeric port. */
+static bool etcd_endpoints_ok(const char *list)
+{
+    for (const char *p = list;;) {
+        while (*p == ' ') p++;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '/')) len--;
+        size_t digits = 0;
+        while (digits < len && p[len - 1 - digits] >= '0' && p[len - 1 - digits] <= '9') digits++;
+        if (digits == 0 || digits > 5 || digits + 1 >= len || p[len - 1 - digits] != ':') return false;
+        if (!end) return true;
+        p = end + 1;
+    }
+}
+
 int mgr_config_load(mgr_config *c, int argc, char **argv, int first, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -83,6 +101,12 @@ int mgr_config_load(mgr_config *c, int argc, char **argv, int first, char *err, 
     if (path && (rc = cfg_load_file(mgr_config_table, c, path, err, errlen)) < 0) goto fail_rest;
     if ((rc = cfg_load_args(mgr_config_table, c, nrest, rest, 0, err, errlen)) < 0)
         goto fail_rest;
+    if (!etcd_endpoints_ok(c->etcd)) {
+        snprintf(err, errlen, "--etcd: '%s' is not a list of etcd endpoints (e.g. http://127.0.0.1:2379)",
+                 c->etcd);
+        rc = CAIRN_EINVAL;
+        goto fail_rest;
+    }
     if (!mgr_config_name_ok(c->cluster)) {
         snprintf(err, errlen, "--cluster: '%s' is not a name (1 to 64 of A-Z a-z 0-9 . _ -)",
                  c->cluster);

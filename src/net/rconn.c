@@ -300,23 +300,48 @@ static void start_connect(rconn_t *c)
     uv_timer_start(&c->timer, on_timer, (uint64_t)c->opts.connect_timeout_ms, 0);
 }
 
-rconn_t *rconn_create(uv_loop_t *loop, const char *addr, const rconn_opts *opts)
+/* "ip:port" (IPv4 or IPv6 literal, port 1-65535) into sa; false if not. */
+static bool parse_addr(const char *addr, size_t len, struct sockaddr_storage *sa)
 {
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr) return NULL;
+    const char *colon = NULL;
+    for (size_t i = len; i > 0; i--)
+        if (addr[i - 1] == ':') {
+            colon = addr + i - 1;
+            break;
+        }
+    if (!colon || colon == addr) return false;
     char host[256];
     size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof(host)) return NULL;
+    if (hl >= sizeof(host)) return false;
     memcpy(host, addr, hl);
     host[hl] = '\0';
     int64_t port;
-    if (!str_to_i64(colon + 1, strlen(colon + 1), &port) || port <= 0 || port > 65535) return NULL;
-    rconn_t *c = cairn_calloc(1, sizeof(*c));
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&c->sa) < 0 &&
-        uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&c->sa) < 0) {
-        cairn_free(c);
-        return NULL;
+    if (!str_to_i64(colon + 1, len - hl - 1, &port) || port <= 0 || port > 65535) return false;
+    return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)sa) == 0 ||
+           uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)sa) == 0;
+}
+
+bool rconn_addr_list_ok(const char *list, char *bad, size_t badlen)
+{
+    struct sockaddr_storage sa;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (!parse_addr(p, len, &sa)) {
+            snprintf(bad, badlen, "%.*s", (int)len, p);
+            return false;
+        }
+        if (!comma) return true;
+        p = comma + 1;
     }
+}
+
+rconn_t *rconn_create(uv_loop_t *loop, const char *addr, const rconn_opts *opts)
+{
+    struct sockaddr_storage sa;
+    if (!parse_addr(addr, strlen(addr), &sa)) return NULL;
+    rconn_t *c = cairn_calloc(1, sizeof(*c));
+    c->sa = sa;
     c->loop = loop;
     c->addr = cairn_strndup(addr, strlen(addr));
     if (opts) c->opts = *opts;

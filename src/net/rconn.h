@@ -14,6 +14,7 @@
 #ifndef CAIRN_RCONN_H
 #define CAIRN_RCONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -42,6 +43,10 @@ typedef struct rconn_opts {
     const char *hello;
     size_t hello_len;
 } rconn_opts;
+
+/* True when every entry of a comma-separated list is an "ip:port" that
+ * rconn_create accepts; else false with the first bad entry in bad. */
+bool rconn_addr_list_ok(const char *list, char *bad, size_t badlen);
 
 /* `addr` is "host:port".  Returns NULL on a malformed address. */
 rconn_t *rconn_create(uv_loop_t *loop, const char *addr, const rconn_opts *opts);

@@ -147,7 +147,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: cairn node [--config FILE] [--port N] [--bind ADDR] [--dir DIR]\n"
             "                  [--fsync always|everysec|no] [--SETTING VALUE ...]\n"
-            "Every setting of the config file can be given as a flag; flags win.\n");
+            "Every setting of the config file can be given as a flag; flags win.  Settings:\n");
+    cfg_print_help(node_config_table, stderr);
 }
 
 int node_main(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/util.h"
+#include "net/rconn.h"
 
 _Static_assert(LOGLEVEL_DEBUG == (int)LOG_DEBUG && LOGLEVEL_VERBOSE == (int)LOG_INFO &&
                    LOGLEVEL_NOTICE == (int)LOG_NOTICE && LOGLEVEL_WARNING == (int)LOG_WARN,
@@ -122,6 +123,13 @@ int node_config_load(node_config *c, int argc, char **argv, int first, char *err
     }
     rc = cfg_load_args(node_config_table, c, nrest, rest, 0, err, errlen);
     if (rc < 0) goto fail_rest;
+    char bad[128];
+    if (c->manager && c->manager[0] && !rconn_addr_list_ok(c->manager, bad, sizeof(bad))) {
+        if (err && errlen)
+            snprintf(err, errlen, "manager: '%s' is not an ip:port (e.g. 127.0.0.1:7100; several: a,b)", bad);
+        rc = CAIRN_EINVAL;
+        goto fail_rest;
+    }
     /* Invariant 4 needs the secondary to wait longer than the lease. */
     if (c->repl_grace_ms <= c->repl_lease_ms) {
         if (err && errlen)

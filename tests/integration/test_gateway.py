@@ -1119,6 +1119,20 @@ def test_clients_that_never_read_megabyte_replies(gw, r):
     assert_gw_alive(gw)
 
 
+def test_bad_addresses_fail_at_start():
+    """A mistyped --manager (gateway, node) or --etcd (manager) is refused at
+    start with a message naming it, not accepted and retried forever."""
+    for argv, want in (
+            (["gateway", "--port", str(free_port()), "--manager", "nohostport"], "'nohostport' is not an ip:port"),
+            (["gateway", "--port", str(free_port()), "--manager", "127.0.0.1:7100,bad"], "'bad' is not an ip:port"),
+            (["node", "--port", str(free_port()), "--manager", "x:1"], "'x:1' is not an ip:port"),
+            (["manager", "--port", str(free_port()), "--etcd", "notaurl"], "'notaurl' is not a list of etcd")):
+        p = subprocess.run([CAIRN_BIN] + argv, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 1 and want in p.stderr, (argv, p.returncode, p.stderr)
+    help_ = subprocess.run([CAIRN_BIN, "node", "--help"], capture_output=True, text=True, timeout=10)
+    assert "--repl-lease-ms" in help_.stderr + help_.stdout
+
+
 def test_1000_idle_connections(gw, r):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1500:
