@@ -189,7 +189,7 @@ static void client_kill(client_t *c)
     }
     int64_t id = -1;
     const resp_arg *addr = NULL, *laddr = NULL;
-    bool skipme = true;
+    bool skipme = true, none = false;
     for (size_t i = 2; i + 1 < c->argc; i += 2) {
         const resp_arg *k = &c->argv[i], *v = &c->argv[i + 1];
         if (arg_eq(k, "id")) {
@@ -208,15 +208,26 @@ static void client_kill(client_t *c)
                 reply_error(&c->out, ERR_SYNTAX);
                 return;
             }
-        } else if (arg_eq(k, "type") || arg_eq(k, "user")) {
-            /* accepted; every client is a normal client of user default */
+        } else if (arg_eq(k, "type")) {
+            /* every client is a normal one: the other types match none */
+            if (arg_eq(v, "master") || arg_eq(v, "replica") || arg_eq(v, "slave") || arg_eq(v, "pubsub")) {
+                none = true;
+            } else if (!arg_eq(v, "normal")) {
+                reply_errorf(&c->out, "ERR Unknown client type '%.*s'", (int)v->len, v->p);
+                return;
+            }
+        } else if (arg_eq(k, "user")) {
+            if (!(v->len == 7 && memcmp(v->p, "default", 7) == 0)) {
+                reply_errorf(&c->out, "ERR No such user '%.*s'", (int)v->len, v->p);
+                return;
+            }
         } else {
             reply_error(&c->out, ERR_SYNTAX);
             return;
         }
     }
     int64_t killed = 0;
-    for (client_t *x = n->clients, *next; x; x = next) {
+    for (client_t *x = none ? NULL : n->clients, *next; x; x = next) {
         next = x->next;
         if (id > 0 && x->id != (uint64_t)id) continue;
         if (addr && !(strlen(x->addr) == addr->len && memcmp(x->addr, addr->p, addr->len) == 0)) continue;
