@@ -1,6 +1,8 @@
 """Large values through a replicated shard, with real processes: etcd + one
 manager + 3 `cairn node`s (fsync everysec, --repl-lease-ms 400
---repl-grace-ms 800, the defaults).
+--repl-grace-ms 800, the defaults; times CAIRN_TIME_SCALE under ASan, where
+the primary alone spends longer than a grace period copying a 60 MB record,
+which to its secondaries is indistinguishable from a dead primary).
 
 A single log record of tens of megabytes takes longer than a lease to reach
 and be applied by a secondary, and the primary's beacons wait behind it on
@@ -39,7 +41,8 @@ REMOVE_MARK = "asking the manager to remove"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(base=tmp_path_factory.mktemp("big"), fsync="everysec", name="big")
+    c = Cluster(base=tmp_path_factory.mktemp("big"), fsync="everysec", name="big",
+                lease_ms=int(400 * TIME_SCALE), grace_ms=int(800 * TIME_SCALE))
     try:
         c.start()
     except BaseException:
