@@ -554,6 +554,23 @@ class Cluster:
             out[f"manager-{m.id}"] = m.log()
         return out
 
+    def logs_tail(self, n=40):
+        """The last n lines of every process's log, for a failure message."""
+        out = []
+        for name, log in self.logs().items():
+            lines = log.splitlines()[-n:]
+            out.append(f"---- {name} (last {len(lines)} lines)\n" + "\n".join(lines))
+        return "\n".join(out)
+
+    def sanitizer_report(self):
+        """The first sanitizer report in any process's log, with context, or None."""
+        for name, log in self.logs().items():
+            for mark in SANITIZER_MARKS:
+                if mark in log:
+                    i = log.index(mark)
+                    return f"sanitizer report in {name}'s log:\n{log[max(0, i - 200):i + 3000]}"
+        return None
+
 
 # ---- the recording client ------------------------------------------------------
 

@@ -25,7 +25,6 @@ then checks:
 Budgets scale with CAIRN_TIME_SCALE (3 for ASan builds).
 """
 import hashlib
-import os
 import time
 
 import pytest
@@ -35,7 +34,6 @@ from cairnlib import Resp, RespError, resp_encode
 from cluster import TIME_SCALE, Cluster
 
 MB = 1 << 20
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 REMOVE_MARK = "asking the manager to remove"
 
 
@@ -50,19 +48,9 @@ def cluster(tmp_path_factory):
         raise
     yield c
     c.stop_all()
-    for name, log in c.logs().items():
-        for mark in SANITIZER_MARKS:
-            if mark in log:
-                i = log.index(mark)
-                pytest.fail(f"sanitizer report in {name}'s log:\n{log[max(0, i - 200):i + 3000]}")
-
-
-def _tail(c, n=30):
-    out = []
-    for name, log in c.logs().items():
-        lines = log.splitlines()[-n:]
-        out.append(f"---- {name}\n" + "\n".join(lines))
-    return "\n".join(out)
+    report = c.sanitizer_report()
+    if report:
+        pytest.fail(report)
 
 
 def _value(tag, size):
@@ -91,7 +79,7 @@ def _write(c, *cmd):
             try:
                 rep = conn.read()
             except (OSError, ConnectionError) as e:
-                pytest.fail(f"{cmd[0]}: outcome unknown ({e!r})\n{_tail(c)}")
+                pytest.fail(f"{cmd[0]}: outcome unknown ({e!r})\n{c.logs_tail(30)}")
         finally:
             conn.close()
         if not isinstance(rep, RespError):
@@ -129,9 +117,9 @@ def _read_everywhere(c, fn):
 def _check_no_reconfiguration(c, before, t0):
     cfg = c.config()
     assert (cfg["version"], cfg["primary"], sorted(cfg["secondaries"])) == before, \
-        f"configuration changed: {before} -> {cfg}\n{_tail(c)}"
+        f"configuration changed: {before} -> {cfg}\n{c.logs_tail(30)}"
     for name, log in c.logs().items():
-        assert REMOVE_MARK not in log, f"{name} asked for a removal:\n{_tail(c)}"
+        assert REMOVE_MARK not in log, f"{name} asked for a removal:\n{c.logs_tail(30)}"
 
 
 def _snapshot_cfg(c):
@@ -148,7 +136,7 @@ def _wait_same(c, expect, fn, what):
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: replicas differ from what was written: {got} "
-                                 f"(want {expect})\n{_tail(c)}")
+                                 f"(want {expect})\n{c.logs_tail(30)}")
         time.sleep(0.1)
 
 

@@ -77,7 +77,6 @@ MANAGER_GAP = 1.0 * TIME_SCALE       # longest write gap allowed while managers/
 SWITCH_PAUSE = 1.0 * TIME_SCALE      # longest write gap allowed across a planned switchover
 PRE_FAULT = 1.5                      # seconds of load before the fault
 ETCD_DOWN = 3.0                      # > the managers' --lease-ttl 2
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(CAIRN_BIN), reason=f"{CAIRN_BIN} not built"),
@@ -121,26 +120,16 @@ def make_cluster(tmp_path):
         try:
             return c.start()
         except BaseException:
-            print(_logs_tail(c))
+            print(c.logs_tail())
             raise
 
     yield make
     for c in made:
         c.stop_all()
     for c in made:
-        for name, log in c.logs().items():
-            for mark in SANITIZER_MARKS:
-                if mark in log:
-                    i = log.index(mark)
-                    pytest.fail(f"sanitizer report in {name}'s log:\n{log[max(0, i - 200):i + 3000]}")
-
-
-def _logs_tail(c, n=40):
-    out = []
-    for name, log in c.logs().items():
-        lines = log.splitlines()[-n:]
-        out.append(f"---- {name} (last {len(lines)} lines)\n" + "\n".join(lines))
-    return "\n".join(out)
+        report = c.sanitizer_report()
+        if report:
+            pytest.fail(report)
 
 
 def settle(cluster, load, name, extra, want_members=None):
@@ -168,7 +157,7 @@ def settle(cluster, load, name, extra, want_members=None):
         assert not problems, "acknowledged writes missing:\n" + "\n".join(problems)
     except BaseException:
         print(f"{name}: {st}")
-        print(_logs_tail(cluster))
+        print(cluster.logs_tail())
         raise
     finally:
         FIGURES.append((name, st))

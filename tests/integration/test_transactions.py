@@ -55,7 +55,7 @@ import pytest
 import redis
 
 from cairnlib import CAIRN_BIN, RedisServer, Resp, RespError, wait_until
-from cluster import SANITIZER_MARKS, TIME_SCALE, Cluster
+from cluster import TIME_SCALE, Cluster
 
 
 def info_field(r, section, name):
@@ -417,11 +417,9 @@ def make_cluster(tmp_path):
     for c in made:
         c.stop_all()
     for c in made:
-        for name, log in c.logs().items():
-            for mark in SANITIZER_MARKS:
-                if mark in log:
-                    i = log.index(mark)
-                    pytest.fail(f"sanitizer report in {name}'s log:\n{log[max(0, i - 200):i + 3000]}")
+        report = c.sanitizer_report()
+        if report:
+            pytest.fail(report)
 
 
 def test_replicated_transactions(make_cluster):
