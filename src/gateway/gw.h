@@ -49,8 +49,11 @@ typedef struct gw_node {
     char addr[80];
     uint32_t weight;
     bool mgr_healthy;     /* the manager's view */
-    rconn_t *conns[GW_MAX_CONNS];    /* read-write connections */
-    rconn_t *ro_conns[GW_MAX_CONNS]; /* CAIRN READONLY connections (replica reads) */
+    /* Pooled connections, by the protocol they speak ([0] RESP2, [1]
+     * RESP3: opened with HELLO 3): a connection never mixes protocols, so
+     * a node's replies are forwarded to each client as they come. */
+    rconn_t *conns[2][GW_MAX_CONNS];    /* read-write connections */
+    rconn_t *ro_conns[2][GW_MAX_CONNS]; /* CAIRN READONLY connections (replica reads) */
     size_t nconns, rr;
     /* stats */
     uint64_t requests, errors, retries;
@@ -143,8 +146,13 @@ gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int read_policy, int *member_
  * to a node always share a connection, so they execute in order. */
 /* `nframes` > 1: the bytes hold that many requests answered together (a
  * MULTI ... EXEC block); the callback gets all their replies as one span. */
-int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *req, size_t len,
-                 size_t nframes, rconn_reply_cb cb, void *arg);
+/* `proto` (2 or 3) picks the pool: the reply comes in that protocol. */
+int gw_node_send(gw_t *g, gw_node *n, bool ro, int proto, uint64_t affinity, const char *req,
+                 size_t len, size_t nframes, rconn_reply_cb cb, void *arg);
+/* The requests a connection to a node sends first (their replies are
+ * swallowed) for protocol `proto`, read-only or not: *frames of them, or
+ * NULL when there are none (RESP2 read-write). */
+const char *gw_node_hello(bool ro, int proto, size_t *len, size_t *frames);
 void gw_node_done(gw_t *g, gw_shard *s, int member_idx, gw_node *n, int64_t latency_us, bool ok);
 void gw_health_tick(gw_t *g);
 void gw_info_cluster(gw_t *g, cairn_buf *b);

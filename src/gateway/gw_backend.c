@@ -42,11 +42,12 @@ gw_node *gw_node_by_id(gw_t *g, uint64_t id)
 
 static void node_close_conns(gw_node *n)
 {
-    for (size_t i = 0; i < GW_MAX_CONNS; i++) {
-        if (n->conns[i]) rconn_destroy(n->conns[i]);
-        if (n->ro_conns[i]) rconn_destroy(n->ro_conns[i]);
-        n->conns[i] = n->ro_conns[i] = NULL;
-    }
+    for (size_t p = 0; p < 2; p++)
+        for (size_t i = 0; i < GW_MAX_CONNS; i++) {
+            if (n->conns[p][i]) rconn_destroy(n->conns[p][i]);
+            if (n->ro_conns[p][i]) rconn_destroy(n->ro_conns[p][i]);
+            n->conns[p][i] = n->ro_conns[p][i] = NULL;
+        }
 }
 
 static gw_node *node_upsert(gw_t *g, uint64_t id, const char *addr, uint32_t weight, bool healthy)
@@ -303,16 +304,32 @@ gw_node *gw_pick(gw_t *g, gw_shard *s, bool write, int rp, int *member_idx)
     return gw_node_by_id(g, s->members[idx]);
 }
 
-int gw_node_send(gw_t *g, gw_node *n, bool ro, uint64_t affinity, const char *req, size_t len,
-                 size_t nframes, rconn_reply_cb cb, void *arg)
+#define HELLO3_REQ "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
+#define READONLY_REQ "*2\r\n$5\r\nCAIRN\r\n$8\r\nREADONLY\r\n"
+
+const char *gw_node_hello(bool ro, int proto, size_t *len, size_t *frames)
 {
-    rconn_t **pool = ro ? n->ro_conns : n->conns;
+    static const struct {
+        const char *bytes;
+        size_t len, frames;
+    } hellos[2][2] = { /* [RESP3][read-only] */
+        {{NULL, 0, 0}, {READONLY_REQ, sizeof(READONLY_REQ) - 1, 1}},
+        {{HELLO3_REQ, sizeof(HELLO3_REQ) - 1, 1},
+         {HELLO3_REQ READONLY_REQ, sizeof(HELLO3_REQ READONLY_REQ) - 1, 2}}};
+    *len = hellos[proto == 3][ro].len;
+    *frames = hellos[proto == 3][ro].frames;
+    return hellos[proto == 3][ro].bytes;
+}
+
+int gw_node_send(gw_t *g, gw_node *n, bool ro, int proto, uint64_t affinity, const char *req,
+                 size_t len, size_t nframes, rconn_reply_cb cb, void *arg)
+{
+    rconn_t **pool = ro ? n->ro_conns[proto == 3] : n->conns[proto == 3];
     size_t k = (size_t)(affinity % n->nconns);
     if (!pool[k]) {
-        static const char hello[] = "*2\r\n$5\r\nCAIRN\r\n$8\r\nREADONLY\r\n";
         rconn_opts o = {.connect_timeout_ms = 500, .reply_timeout_ms = g->cfg.timeout_ms,
-                        .max_pending = 1u << 20, .hello = ro ? hello : NULL,
-                        .hello_len = ro ? sizeof(hello) - 1 : 0};
+                        .max_pending = 1u << 20};
+        o.hello = gw_node_hello(ro, proto, &o.hello_len, &o.hello_frames);
         pool[k] = rconn_create(g->loop, n->addr, &o);
         if (!pool[k]) return -1;
     }
@@ -384,7 +401,8 @@ void gw_health_tick(gw_t *g)
         p->g = g;
         p->id = n->id;
         static const char ping[] = "*1\r\n$4\r\nPING\r\n";
-        if (gw_node_send(g, n, false, 0, ping, sizeof(ping) - 1, 1, probe_reply, p) < 0) cairn_free(p);
+        /* Probes speak RESP2 (they look for +PONG), on the RESP2 pool. */
+        if (gw_node_send(g, n, false, 2, 0, ping, sizeof(ping) - 1, 1, probe_reply, p) < 0) cairn_free(p);
     }
 }
 

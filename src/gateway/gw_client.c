@@ -91,6 +91,7 @@ static gw_slot *slot_new(gw_client *c, enum merge kind)
     }
     s->c = c;
     s->kind = kind;
+    s->proto = c->proto;
     if (c->tail) c->tail->next = s;
     else c->head = s;
     c->tail = s;
@@ -258,7 +259,7 @@ static void slot_finish(gw_slot *s)
             for (size_t i = 0; i < s->nvals; i++) {
                 resp_value *v = s->vals[i];
                 if (v && v->type == RESP_BULK) reply_bulk(&s->reply, v->s, v->len);
-                else reply_null(&s->reply, 2);
+                else reply_null(&s->reply, s->proto);
             }
             break;
         case M_SUM:
@@ -274,7 +275,7 @@ static void slot_finish(gw_slot *s)
         case M_SCAN:
             break; /* filled by the part */
         case M_RANDOM: /* one of the shards' random keys: nil only if all are empty */
-            if (s->nvals == 0) reply_null(&s->reply, 2);
+            if (s->nvals == 0) reply_null(&s->reply, s->proto);
             else {
                 resp_value *k = s->vals[(size_t)rand() % s->nvals];
                 reply_bulk(&s->reply, k->s, k->len);
@@ -574,7 +575,7 @@ static void send_req(gw_req *r)
     cairn_buf wrapped;
     buf_init(&wrapped);
     bool wrap = r->ro && r->slot->c->ryw && r->nframes <= 1 && ryw_wrap(r, &wrapped);
-    if (gw_node_send(g, n, r->ro, r->slot->c->id, wrap ? wrapped.data : r->bytes, wrap ? wrapped.len : r->len,
+    if (gw_node_send(g, n, r->ro, r->proto, r->slot->c->id, wrap ? wrapped.data : r->bytes, wrap ? wrapped.len : r->len,
                      r->nframes, on_backend_reply, r) < 0)
         part_fail(r, "ERR cairn: too many requests queued for a node");
     buf_close(&wrapped);
@@ -646,6 +647,7 @@ gw_req *gwc_req_new(gw_client *c, gw_slot *s, uint32_t shard, bool write, const 
     r->slot = s;
     r->shard_id = shard;
     r->write = write;
+    r->proto = s->proto;
     r->bytes = len <= REQ_INLINE ? r->inline_bytes : cairn_malloc(len);
     memcpy(r->bytes, bytes, len);
     r->len = len;
@@ -855,7 +857,7 @@ static void info_reply(gw_client *c, size_t argc, const resp_arg *argv)
     }
     cairn_buf r;
     buf_init(&r);
-    reply_bulk(&r, b.data ? b.data : "", b.len);
+    reply_verbatim(&r, c->proto, b.data ? b.data : "", b.len); /* Redis 7.0: =len txt: in RESP3 */
     local_reply(c, &r);
     buf_close(&r);
     buf_close(&b);
@@ -930,22 +932,21 @@ static void auth_cmd(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *ar
 /* HELLO [protover [AUTH username password] [SETNAME clientname]], in Redis
  * 7.0's order: the version, then each option as it comes (AUTH takes
  * effect at once, even if a later option fails), then the NOAUTH check,
- * then the name.  The gateway speaks RESP2 only. */
+ * then the name, then the switch to the protocol asked for (the map is
+ * already in it).  The client's later requests travel on the node
+ * connections of that protocol (gw_node_send); its earlier ones have all
+ * answered by then (needs_drain). */
 static void hello_cmd(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *argv)
 {
     size_t j = 1;
+    int64_t ver = 0;
     if (argc >= 2) {
-        int64_t ver;
         if (!str_to_i64(argv[1].p, argv[1].len, &ver)) {
             reply_error(b, "ERR Protocol version is not an integer or out of range");
             return;
         }
         if (ver < 2 || ver > 3) {
             reply_error(b, "NOPROTO unsupported protocol version");
-            return;
-        }
-        if (ver == 3) {
-            reply_error(b, "NOPROTO the cairn gateway speaks RESP2");
             return;
         }
         j = 2;
@@ -982,13 +983,14 @@ static void hello_cmd(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *a
         cairn_free(c->name);
         c->name = name->len ? cairn_strndup(name->p, name->len) : NULL;
     }
-    reply_map(b, 2, 7);
+    if (ver) c->proto = (int)ver;
+    reply_map(b, c->proto, 7);
     reply_bulk_str(b, "server");
     reply_bulk_str(b, "redis");
     reply_bulk_str(b, "version");
     reply_bulk_str(b, "7.0.15");
     reply_bulk_str(b, "proto");
-    reply_int(b, 2);
+    reply_int(b, c->proto);
     reply_bulk_str(b, "id");
     reply_int(b, (int64_t)c->id);
     reply_bulk_str(b, "mode");
@@ -1054,7 +1056,7 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
             }
         } else if (arg_eq(&argv[1], "getname")) {
             if (c->name && c->name[0]) reply_bulk_str(&b, c->name);
-            else reply_null(&b, 2);
+            else reply_null(&b, c->proto);
         } else if (arg_eq(&argv[1], "setinfo")) {
             reply_ok(&b);
         } else if (arg_eq(&argv[1], "list") || arg_eq(&argv[1], "info")) {
@@ -1068,7 +1070,7 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
                                  (long long)((clock_ms() - x->ctime_ms) / 1000), x->nslots);
                 buf_append(&l, line, (size_t)n);
             }
-            reply_bulk(&b, l.data, l.len);
+            reply_verbatim(&b, c->proto, l.data ? l.data : "", l.len);
             buf_close(&l);
         } else {
             reply_errorf(&b, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)argv[1].len, argv[1].p);
@@ -1081,7 +1083,7 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
         if (arg_eq(&argv[1], "get") && argc < 3) {
             reply_error(&b, "ERR wrong number of arguments for 'config|get' command");
         } else if (arg_eq(&argv[1], "get")) {
-            reply_map(&b, 2, 0);
+            reply_map(&b, c->proto, 0);
         } else if (arg_eq(&argv[1], "set") && (argc < 4 || argc % 2)) {
             reply_error(&b, "ERR wrong number of arguments for 'config|set' command");
         } else if (arg_eq(&argv[1], "resetstat") && argc == 2) {
@@ -1251,6 +1253,20 @@ static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
     b->len = c->query.cap - c->query.len;
 }
 
+/* True when this request must wait until the client's earlier requests
+ * have answered: the transaction commands that use a connection of their
+ * own (gw_tx_needs_drain), and a HELLO that changes the protocol — the
+ * requests before it travel on the other protocol's node connections, and
+ * would otherwise race the ones after it. */
+static bool needs_drain(const gw_client *c, size_t argc, const resp_arg *argv)
+{
+    int64_t ver;
+    if (argc >= 2 && arg_eq(&argv[0], "hello") && str_to_i64(argv[1].p, argv[1].len, &ver) &&
+        (ver == 2 || ver == 3) && ver != c->proto)
+        return true;
+    return gw_tx_needs_drain(c, argc, argv);
+}
+
 static void process(gw_client *c)
 {
     while (buf_unread(&c->query) && !c->closing && !c->close_after && !c->drain_wait) {
@@ -1272,7 +1288,7 @@ static void process(gw_client *c)
             c->close_after = true;
             break;
         }
-        if (c->parser.argc && c->nslots && gw_tx_needs_drain(c, c->parser.argc, c->parser.argv)) {
+        if (c->parser.argc && c->nslots && needs_drain(c, c->parser.argc, c->parser.argv)) {
             c->drain_wait = true; /* parsed again once flush() has drained the slots */
             break;
         }
@@ -1342,6 +1358,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->id = ++g->next_client_id;
     c->read_policy = g->read_policy;
+    c->proto = 2;
     c->reply_avg = REPLY_AVG_START;
     c->ryw = g->cfg.read_your_writes;
     c->authed = !gw_config_auth_required(&g->cfg);

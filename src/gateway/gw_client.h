@@ -34,6 +34,7 @@ typedef struct gw_slot {
     size_t held;       /* reply bytes counted in the client's `held` */
     size_t scan_idx;   /* M_SCAN: the shard index scanned */
     int scan_from;     /* M_SCAN: tag of the node the cursor came from; -1: the shard's start */
+    int proto;         /* the client's protocol when it asked: merged replies are built in it */
 } gw_slot;
 
 #define REQ_INLINE 112 /* request bytes kept inside the gw_req (most requests) */
@@ -56,6 +57,7 @@ typedef struct gw_req {
     bool ryw;        /* a write followed by CAIRN LSN (its last frame) */
     bool to_primary; /* a read that must go to the primary (a transaction, or
                         a replica that had not applied the client's writes) */
+    int proto;       /* the slot's protocol: the pool it travels on (retries too) */
     char inline_bytes[REQ_INLINE]; /* `bytes` when they fit */
 } gw_req;
 
@@ -78,6 +80,8 @@ struct gw_client {
     bool dirty;
     bool close_after;      /* QUIT / protocol error: close once answered */
     bool authed;           /* AUTH passed, or no requirepass: set at parse time, in order */
+    int proto;             /* 2, or 3 after HELLO 3: set at parse time, once earlier
+                              requests have answered (needs_drain) */
     size_t inflight_bytes; /* handed to uv_write, not yet written */
     size_t held;           /* reply bytes waiting in slots behind an unanswered one */
     size_t reply_avg;      /* moving average of its reply sizes (slot_cap) */

@@ -25,6 +25,11 @@
  * drops, or the primary changes, the watch is void and EXEC answers a null
  * array: "a watched key may have changed", which optimistic-locking clients
  * already handle by retrying.
+ *
+ * Protocol.  The watch connection speaks the client's protocol (it opens
+ * with HELLO 3 for a RESP3 client); if the client switched since its first
+ * WATCH, EXEC's block starts with HELLO <its protocol>, which keeps the
+ * node's watches.  The null array is *-1 in RESP2, _ in RESP3.
  */
 #include <string.h>
 
@@ -50,6 +55,7 @@ typedef struct gw_tx {
     size_t nqueued;
     /* WATCH */
     rconn_t *wconn;    /* this client's own connection to the primary */
+    int wproto;        /* the protocol wconn speaks */
     uint32_t wshard;
     bool watching, wbroken;
 } gw_tx;
@@ -201,6 +207,15 @@ typedef struct wreq {
     size_t nframes;
 } wreq;
 
+static void slot_null_array(gw_slot *s)
+{
+    cairn_buf b;
+    buf_init(&b);
+    reply_null_array(&b, s->proto);
+    gwc_slot_reply(s, b.data, b.len);
+    buf_close(&b);
+}
+
 static void wconn_reply(void *arg, const char *frame, size_t len)
 {
     wreq *w = arg;
@@ -214,12 +229,12 @@ static void wconn_reply(void *arg, const char *frame, size_t len)
                                     "sent; the transaction may or may not have been applied\r\n";
             gwc_slot_reply(s, e, sizeof(e) - 1);
         } else if (!frame) {
-            gwc_slot_reply(s, "*-1\r\n", 5); /* never sent: aborted, as if a watched key changed */
+            slot_null_array(s); /* never sent: aborted, as if a watched key changed */
         } else {
             bool refused;
             gw_tx_block_reply(frame, len, w->nframes, &frame, &len, &refused);
             /* Refused before running (the primary moved): the watch is void. */
-            if (refused) gwc_slot_reply(s, "*-1\r\n", 5);
+            if (refused) slot_null_array(s);
             else gwc_slot_reply(s, frame, len);
         }
         cairn_free(w);
@@ -275,7 +290,9 @@ static void do_watch(gw_client *c, gw_tx *t, size_t argc, const resp_arg *argv, 
             return;
         }
         rconn_opts o = {.connect_timeout_ms = 500, .reply_timeout_ms = g->cfg.timeout_ms};
+        o.hello = gw_node_hello(false, c->proto, &o.hello_len, &o.hello_frames);
         t->wconn = rconn_create(g->loop, p->addr, &o);
+        t->wproto = c->proto;
         if (!t->wconn) {
             gwc_local_error(c, "ERR cairn: bad node address %s", p->addr);
             return;
@@ -304,7 +321,11 @@ static void do_exec(gw_client *c, gw_tx *t)
     if (t->dirty) {
         gwc_local_error(c, "EXECABORT Transaction discarded because of previous errors.");
     } else if (t->watching && t->wbroken) {
-        gwc_local_raw(c, "*-1\r\n", 5);
+        cairn_buf b;
+        buf_init(&b);
+        reply_null_array(&b, c->proto);
+        gwc_local_raw(c, b.data, b.len);
+        buf_close(&b);
     } else if (t->watching && t->has_shard && t->shard != t->wshard) {
         g->cross_shard++;
         gwc_local_error(c, "CROSSSHARD the transaction's keys and the watched keys live in different "
@@ -317,6 +338,15 @@ static void do_exec(gw_client *c, gw_tx *t)
         buf_append(&t->block, EXEC_REQ, sizeof(EXEC_REQ) - 1);
         size_t nframes = t->nqueued + 2;
         if (t->watching) {
+            if (t->wproto != c->proto) { /* switched since WATCH: EXEC in the new protocol */
+                cairn_buf hb;
+                buf_init(&hb);
+                gwc_encode(&hb, 2, (resp_arg[]){{"HELLO", 5}, {c->proto == 3 ? "3" : "2", 1}});
+                buf_append(&hb, t->block.data, t->block.len);
+                buf_close(&t->block);
+                t->block = hb;
+                nframes++;
+            }
             /* The connection goes with the reply (EXEC ends the watches). */
             wconn_send(c, t->wconn, t->block.data, t->block.len, nframes, true);
             t->wconn = NULL;

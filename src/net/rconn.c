@@ -80,9 +80,9 @@ static void q_push(rconn_t *c, rconn_reply_cb cb, void *arg, size_t nframes)
     c->qlen++;
 }
 
-static void q_push_front(rconn_t *c, rconn_reply_cb cb, void *arg)
+static void q_push_front(rconn_t *c, rconn_reply_cb cb, void *arg, size_t nframes)
 {
-    q_push(c, cb, arg, 1); /* grow if needed, then rotate the new entry to the head */
+    q_push(c, cb, arg, nframes); /* grow if needed, then rotate the new entry to the head */
     pending p = c->q[(c->qhead + c->qlen - 1) % c->qcap];
     c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
     c->q[c->qhead] = p;
@@ -257,14 +257,15 @@ static void on_connect(uv_connect_t *req, int status)
     c->state = UP;
     c->backoff = 0;
     if (c->hello) {
-        /* The hello goes before everything queued while connecting. */
+        /* The hello goes before everything queued while connecting; its
+         * frames are answered as one span, swallowed whole. */
         cairn_buf nb;
         buf_init(&nb);
         buf_append(&nb, c->hello, c->hello_len);
         buf_append(&nb, c->out.data + c->out.pos, buf_unread(&c->out));
         buf_close(&c->out);
         c->out = nb;
-        q_push_front(c, swallow, NULL);
+        q_push_front(c, swallow, NULL, c->opts.hello_frames ? c->opts.hello_frames : 1);
         c->unsent++;
     }
     uv_tcp_nodelay(c->tcp, 1);

@@ -38,10 +38,12 @@ typedef struct rconn_opts {
     size_t max_pending;         /* requests queued or in flight; default 100000 */
     rconn_state_cb on_state;
     void *state_arg;
-    /* A RESP request sent first on every new connection (e.g. AUTH or a
-     * mode switch); its reply is swallowed.  NULL = none. */
+    /* RESP requests sent first on every new connection (e.g. AUTH, HELLO 3,
+     * a mode switch): `hello_frames` of them (0 counts as 1) in
+     * hello[0..hello_len); their replies are swallowed.  NULL = none. */
     const char *hello;
     size_t hello_len;
+    size_t hello_frames;
 } rconn_opts;
 
 /* True when every entry of a comma-separated list is an "ip:port" that
