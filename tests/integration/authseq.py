@@ -38,7 +38,7 @@ def replies(port, cmds, timeout=5):
             v = s.read()
             if isinstance(v, RespError):
                 v = ("ERR", str(v))
-            elif isinstance(v, list) and v[:1] == [b"server"]:
+            elif (isinstance(v, list) and v[:1] == [b"server"]) or (isinstance(v, dict) and b"server" in v):
                 v = "HELLO-MAP"
             out.append(v)
         return out

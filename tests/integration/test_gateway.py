@@ -19,7 +19,8 @@ What is covered
                 CLIENT INFO CONFIG HELLO TIME COMMAND), node-only commands (SAVE
                 BGSAVE LASTSAVE SHUTDOWN -> clear error), binary keys/values,
                 16 MB values
-  known gaps    keys of several shards -> -CROSSSHARD, HELLO 3 -> -NOPROTO
+  known gaps    keys of several shards -> -CROSSSHARD; HELLO 4 -> -NOPROTO
+                (RESP3 itself: test_gateway_resp3.py)
   transactions  MULTI/EXEC/DISCARD in one shard (redis-py, raw bytes, 2,000
                 commands, runtime errors inside EXEC), Redis's error texts and
                 EXECABORT, a transaction or WATCH spanning shards -> -CROSSSHARD
@@ -521,7 +522,7 @@ def test_concurrent_multikey_clients(gw):
 
 def test_known_gaps_answer_clear_errors(gw, r):
     with pytest.raises(redis.ResponseError) as e:
-        r.execute_command("HELLO", "3")
+        r.execute_command("HELLO", "4")
     assert str(e.value).startswith("NOPROTO"), str(e.value)
 
 
