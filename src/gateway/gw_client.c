@@ -306,6 +306,7 @@ static void part_done(gw_req *r, const char *frame, size_t len)
     gw_slot *s = r->slot;
     gw_t *g = r->g;
     gw_client *c = s->c;
+    if (r->ryw) c->ryw_inflight--;
     c->reply_avg = (c->reply_avg * 7 + len) / 8;
     if (s->kind == M_ONE && s->pending == 1 && s == c->head && !c->closing) {
         /* first in line: straight to the output, no copy in the slot */
@@ -442,7 +443,9 @@ static void schedule_retry(gw_req *r)
  * after the write) is kept per shard; a replica read is then sent as
  * CAIRN AFTER <lsn> <read>, which the replica runs only once it has applied
  * that much of the log (else TRYAGAIN, and the read goes to the primary).
- * Clients reading from primaries pay nothing. */
+ * While one of the client's writes is unanswered (a pipeline: SET then
+ * GET in one packet) its LSN is not known yet, and its reads go to the
+ * primary.  Clients reading from primaries pay nothing. */
 
 #define RYW_MAX_SHARD 4096
 
@@ -599,7 +602,15 @@ void gw_retry_tick(gw_t *g)
 void gwc_send_or_queue(gw_req *r)
 {
     gw_client *c = r->slot->c;
-    if (r->write && c->ryw && c->read_policy != READ_PRIMARY) ryw_track(r);
+    if (r->write && c->ryw && c->read_policy != READ_PRIMARY) {
+        ryw_track(r);
+        c->ryw_inflight++;
+    } else if (!r->write && c->ryw && c->ryw_inflight) {
+        /* A write of this client is still unanswered, so its LSN is not
+         * known yet: a replica could miss it.  The primary cannot (it runs
+         * the client's requests in order on one connection). */
+        r->to_primary = true;
+    }
     if (r->slot->c->retrying) retry_enqueue(r, gw_now_ms(r->g));
     else send_req(r);
 }

@@ -90,6 +90,7 @@ struct gw_client {
     struct gw_tx *tx;      /* MULTI / WATCH state (gw_tx.c); NULL when none */
     /* read-your-writes: LSN of the client's last write, by shard id */
     bool ryw;
+    size_t ryw_inflight; /* tracked writes not answered yet: reads go to primaries */
     uint64_t *ryw_lsn;
     size_t ryw_cap;
 };

@@ -1348,6 +1348,18 @@ def test_read_your_writes_on_replicas(repl3):
                 assert rc.incr("ryw:n") == i // 50 + 1
                 assert rc.mget("ryw:k", "ryw:n") == [str(i).encode(), str(i // 50 + 1).encode()]
         assert not stale, f"{len(stale)} reads missed the client's own write: {stale[:5]}"
+        # pipelined: the GET leaves before the SET's LSN is back
+        for i in range(50):
+            pipe = rc.pipeline(transaction=False)
+            for j in range(10):
+                pipe.set("ryw:p", f"p{i}.{j}")
+                pipe.get("ryw:p")
+                pipe.mget("ryw:p", "ryw:k")
+            got = pipe.execute()
+            for j in range(10):
+                if got[3 * j + 1] != f"p{i}.{j}".encode() or got[3 * j + 2][0] != f"p{i}.{j}".encode():
+                    stale.append((i, j, got[3 * j + 1], got[3 * j + 2]))
+        assert not stale, f"{len(stale)} pipelined reads missed the client's own write: {stale[:5]}"
         after = c.gw_info()["node_stats"]
         sec = sum(int(after[f"127.0.0.1:{n.port}"]["requests"]) -
                   int(before[f"127.0.0.1:{n.port}"]["requests"]) for n in secondaries)
