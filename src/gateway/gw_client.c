@@ -51,7 +51,7 @@ static bool client_release(gw_client *c)
 /* Slots and requests are recycled (up to POOL_MAX of each, a slot keeping a
  * small reply buffer): in the steady state a request costs no malloc. */
 #define POOL_MAX 4096
-#define POOL_KEEP_REPLY 4096
+#define POOL_KEEP_REPLY 1024
 
 /* Returns true when freeing the slot freed its client too. */
 static bool slot_free(gw_slot *s)
@@ -1012,6 +1012,69 @@ static void hello_cmd(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *a
     reply_array(b, 0);
 }
 
+/* CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [TYPE t] [USER u]
+ * [SKIPME yes|no] ..., as Redis 7.0 answers them, over the gateway's own
+ * clients (all of type normal, user default). */
+static void client_kill(gw_client *c, cairn_buf *b, size_t argc, const resp_arg *argv)
+{
+    const resp_arg *addr = NULL;
+    int64_t id = 0;
+    bool skipme = true, none = false, old_style = argc == 3;
+    if (old_style) {
+        addr = &argv[2];
+        skipme = false;
+    } else if (argc < 4 || argc % 2) {
+        reply_error(b, "ERR syntax error");
+        return;
+    }
+    for (size_t i = 2; !old_style && i + 1 < argc; i += 2) {
+        const resp_arg *k = &argv[i], *v = &argv[i + 1];
+        if (arg_eq(k, "id")) {
+            if (!str_to_i64(v->p, v->len, &id) || id <= 0) {
+                reply_error(b, "ERR client-id should be greater than 0");
+                return;
+            }
+        } else if (arg_eq(k, "addr")) {
+            addr = v;
+        } else if (arg_eq(k, "skipme")) {
+            if (arg_eq(v, "yes")) skipme = true;
+            else if (arg_eq(v, "no")) skipme = false;
+            else {
+                reply_error(b, "ERR syntax error");
+                return;
+            }
+        } else if (arg_eq(k, "type")) {
+            if (arg_eq(v, "master") || arg_eq(v, "replica") || arg_eq(v, "slave") || arg_eq(v, "pubsub")) {
+                none = true;
+            } else if (!arg_eq(v, "normal")) {
+                reply_errorf(b, "ERR Unknown client type '%.*s'", (int)v->len, v->p);
+                return;
+            }
+        } else if (arg_eq(k, "user")) {
+            if (!(v->len == 7 && memcmp(v->p, "default", 7) == 0)) {
+                reply_errorf(b, "ERR No such user '%.*s'", (int)v->len, v->p);
+                return;
+            }
+        } else {
+            reply_error(b, "ERR syntax error");
+            return;
+        }
+    }
+    int64_t killed = 0;
+    for (gw_client *x = none ? NULL : c->g->clients, *next; x; x = next) {
+        next = x->next;
+        if (id > 0 && x->id != (uint64_t)id) continue;
+        if (addr && !(strlen(x->addr) == addr->len && memcmp(x->addr, addr->p, addr->len) == 0)) continue;
+        if (x == c && skipme) continue;
+        killed++;
+        if (x == c) c->close_after = true; /* after this reply */
+        else gwc_close(x);
+    }
+    if (!old_style) reply_int(b, killed);
+    else if (killed) reply_ok(b);
+    else reply_error(b, "ERR No such client");
+}
+
 /* The gateway's own commands; returns false if `name` is not one. */
 static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_arg *argv)
 {
@@ -1083,6 +1146,8 @@ static bool route_local(gw_client *c, const cmd_def *d, size_t argc, const resp_
             }
             reply_verbatim(&b, c->proto, l.data ? l.data : "", l.len);
             buf_close(&l);
+        } else if (arg_eq(&argv[1], "kill")) {
+            client_kill(c, &b, argc, argv);
         } else {
             reply_errorf(&b, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)argv[1].len, argv[1].p);
         }

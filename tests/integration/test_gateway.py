@@ -725,7 +725,27 @@ LOCAL_SEQ = [
     ("CLIENT", "GETNAME"), ("CLIENT", "SETNAME", "x"), ("CLIENT", "SETNAME", ""), ("CLIENT", "GETNAME"),
     ("CLIENT", "NOSUCH"), ("CONFIG", "GET"), ("CONFIG", "SET"), ("CONFIG", "SET", "a"), ("CONFIG", "FOO"),
     ("CONFIG", "RESETSTAT"), ("INFO", "nosuch"), ("COMMAND", "COUNT", "x"), ("COMMAND", "INFO", "nosuch"),
+    ("CLIENT", "KILL", "1.2.3.4:5"), ("CLIENT", "KILL", "ID", "0"), ("CLIENT", "KILL", "ID", "abc"),
+    ("CLIENT", "KILL", "TYPE", "foo"), ("CLIENT", "KILL", "USER", "foo"), ("CLIENT", "KILL", "TYPE", "pubsub"),
+    ("CLIENT", "KILL", "ADDR", "1.2.3.4:5"), ("CLIENT", "KILL", "SKIPME", "maybe"),
+    ("CLIENT", "KILL", "a", "b", "c"), ("CLIENT", "KILL", "ID", "999999"),
 ]
+
+
+def test_client_kill(gw):
+    victim, killer = Resp(gw.gport), Resp(gw.gport)
+    try:
+        vid = victim.call("CLIENT", "ID")
+        assert killer.call("CLIENT", "KILL", "ID", vid) == 1
+        with pytest.raises((ConnectionError, OSError, EOFError)):
+            victim.call("PING")
+        # its own id with SKIPME no: answered, then closed
+        kid = killer.call("CLIENT", "ID")
+        assert killer.call("CLIENT", "KILL", "ID", kid, "SKIPME", "no") == 1
+        assert killer.closed_within(5)
+    finally:
+        victim.close()
+        killer.close()
 
 
 def test_local_commands_match_redis(gw, tmp_path):
