@@ -5,6 +5,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cairnlib import CAIRN_BIN, Node  # noqa: E402
+from cluster import Cluster  # noqa: E402
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -48,3 +49,30 @@ def make_node(tmp_path):
         n._close_log()
     for n in made:
         assert_no_sanitizer_report(n)
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    """Factory: make_cluster(manager_args=(), **Cluster kwargs) -> a started
+    replicated cluster (cluster.py); every one made is stopped at teardown
+    and its logs checked for sanitizer reports."""
+    made = []
+
+    def make(manager_args=(), **kw):
+        c = Cluster(base=tmp_path, **kw)
+        for m in c.managers:
+            m.args += list(manager_args)
+        made.append(c)
+        try:
+            return c.start()
+        except BaseException:
+            print(c.logs_tail())
+            raise
+
+    yield make
+    for c in made:
+        c.stop_all()
+    for c in made:
+        report = c.sanitizer_report()
+        if report:
+            pytest.fail(report)

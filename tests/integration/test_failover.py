@@ -69,7 +69,7 @@ import time
 import pytest
 
 from cairnlib import CAIRN_BIN, ETCD_BIN, Resp, RespError, resp_encode, wait_until
-from cluster import TIME_SCALE, Cluster, ClusterClient, Load
+from cluster import TIME_SCALE, ClusterClient, Load
 from history import History, check_acknowledged_present, check_linearizable
 
 FAILOVER_BUDGET = 2.5 * TIME_SCALE   # kill/pause of the primary -> next acked write
@@ -106,30 +106,6 @@ class _nullcontext:
 
     def __exit__(self, *a):
         return False
-
-
-@pytest.fixture
-def make_cluster(tmp_path):
-    made = []
-
-    def make(manager_args=(), **kw):
-        c = Cluster(base=tmp_path, **kw)
-        for m in c.managers:
-            m.args += list(manager_args)
-        made.append(c)
-        try:
-            return c.start()
-        except BaseException:
-            print(c.logs_tail())
-            raise
-
-    yield make
-    for c in made:
-        c.stop_all()
-    for c in made:
-        report = c.sanitizer_report()
-        if report:
-            pytest.fail(report)
 
 
 def settle(cluster, load, name, extra, want_members=None):

@@ -55,7 +55,7 @@ import pytest
 import redis
 
 from cairnlib import CAIRN_BIN, RedisServer, Resp, RespError, wait_until
-from cluster import TIME_SCALE, Cluster
+from cluster import TIME_SCALE
 
 
 def info_field(r, section, name):
@@ -404,23 +404,6 @@ def test_torn_transaction_dropped_whole(make_node):
 
 
 # ---------------------------------------------------------------- cluster ---
-
-@pytest.fixture
-def make_cluster(tmp_path):
-    made = []
-
-    def make(**kw):
-        c = Cluster(base=tmp_path, **kw)
-        made.append(c)
-        return c.start()
-    yield make
-    for c in made:
-        c.stop_all()
-    for c in made:
-        report = c.sanitizer_report()
-        if report:
-            pytest.fail(report)
-
 
 def test_replicated_transactions(make_cluster):
     cl = make_cluster(fsync="everysec")
